@@ -1,0 +1,175 @@
+# tollgate — the one entry point.
+#
+#   make            BPF objects + skeletons, libtollgate.a, tollgated, tollctl
+#   make run        deps, build, start tollgated on the embedded default policy
+#   make test       deps, build, every test suite (unit, bpf, cli, fuzz smoke)
+#   make asan       the same build with ASan+UBSan into build/asan
+#                   (`make asan test` or `ASAN=1 make test` runs the suite under it)
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make docs       regenerate docs/policy-reference.md from the schema
+#   make clean
+#
+# NODEPS=1 skips scripts/deps.sh (CI runs it itself first).
+
+ifneq ($(filter asan,$(MAKECMDGOALS)),)
+ASAN := 1
+endif
+
+ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+CLANG     ?= clang
+BPFTOOL   ?= bpftool
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+ifeq ($(ASAN),1)
+BUILD     ?= build/asan
+SANITIZE  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+HARDEN    :=
+else
+BUILD     ?= build
+SANITIZE  :=
+HARDEN    := -D_FORTIFY_SOURCE=2
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wvla
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) $(HARDEN) -fstack-protector-strong -fPIE \
+	$(SANITIZE) -MMD -MP
+CPPFLAGS += -Iinclude -Iuser -I$(BUILD)/bpf -D_GNU_SOURCE \
+	-DTG_VERSION='"$(VERSION)"'
+LDFLAGS += -pie $(SANITIZE)
+LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lcrypto
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.0.0)-dev
+
+BPF_CFLAGS := --target=bpf -O2 -g -Wall -Wextra -Werror -mcpu=v3 \
+	-D__TARGET_ARCH_$(ARCH) -Iinclude -Ibpf -I/usr/include/$(MULTIARCH)
+
+# ---- sources -------------------------------------------------------------
+
+LIB_SRC  := $(sort $(wildcard user/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TGD_OBJ  := $(BUILD)/obj/user/main.o $(BUILD)/obj/user/default_policy.o
+CTL_SRC  := $(sort $(wildcard tools/tollctl/*.c))
+CTL_OBJ  := $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
+BPF_SRC  := $(sort $(wildcard bpf/*.bpf.c))
+BPF_OBJ  := $(BPF_SRC:bpf/%.bpf.c=$(BUILD)/bpf/%.bpf.o)
+BPF_SKEL := $(BPF_SRC:bpf/%.bpf.c=$(BUILD)/bpf/%.skel.h)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BPFT_SRC := $(sort $(wildcard tests/bpf/test_*.c))
+BPFT_BIN := $(BPFT_SRC:tests/bpf/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+LIB      := $(BUILD)/libtollgate.a
+TOLLGATED := $(BUILD)/tollgated
+TOLLCTL  := $(BUILD)/tollctl
+
+.PHONY: all asan bpf test unit-test bpf-test cli-test fuzz fuzz-smoke run \
+	deps docs check-docs clean
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BPF_SKEL) $(LIB) $(TOLLGATED) $(TOLLCTL)
+asan: all
+bpf: $(BPF_SKEL)
+
+deps:
+ifneq ($(NODEPS),1)
+	@bash scripts/deps.sh
+endif
+
+# ---- BPF -----------------------------------------------------------------
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c include/tollgate/abi.h include/tollgate/limits.h $(wildcard bpf/lib/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst .,_,$*) > $@
+
+# ---- user space ----------------------------------------------------------
+
+# Everything that includes a skeleton must wait for it.
+$(LIB_OBJ) $(CTL_OBJ) $(TGD_OBJ): | $(BPF_SKEL)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# The embedded default policy: the daemon's policy when run without -c.
+$(BUILD)/obj/user/default_policy.o: user/default_policy.S policies/default.yaml
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DTG_DEFAULT_POLICY='"policies/default.yaml"' -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(TOLLGATED): $(TGD_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TOLLCTL): $(CTL_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---- tests ---------------------------------------------------------------
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/guard_page.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+
+$(BUILD)/tests/%: tests/bpf/%.c $(LIB) $(BPF_SKEL)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+
+test: deps all $(UNIT_BIN) $(BPFT_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh
+
+unit-test: all $(UNIT_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh unit
+
+bpf-test: all $(BPFT_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh bpf
+
+cli-test: all
+	@BUILD=$(BUILD) bash tests/run.sh cli
+
+# ---- fuzzing (clang libFuzzer, always with ASan+UBSan) --------------------
+
+FUZZ_LIB_SRC := $(LIB_SRC)
+FUZZ_CFLAGS := -std=gnu11 -O1 -g $(WARN) -Wno-missing-prototypes \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) | $(BPF_SKEL)
+	@mkdir -p $(@D)
+	$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BIN)
+
+fuzz-smoke: $(FUZZ_BIN)
+	@FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BIN)
+
+# ---- docs ----------------------------------------------------------------
+
+docs: $(TOLLCTL)
+	$(TOLLCTL) policy schema > docs/policy-reference.md
+
+check-docs: $(TOLLCTL)
+	@$(TOLLCTL) policy schema | diff -u docs/policy-reference.md - \
+		|| { echo "docs/policy-reference.md is stale: run 'make docs'"; exit 1; }
+
+# ---- run -----------------------------------------------------------------
+
+run: deps all
+	@echo "tollgated: starting on the embedded default policy (policies/default.yaml)"
+	@exec $(TOLLGATED)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

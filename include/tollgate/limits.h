@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Every size and count bound of tollgate, in one place. Compiled by both the
+ * BPF programs and user space, so it holds integer constants only.
+ *
+ * Policy values that are configurable are still bounded here: the policy
+ * validator rejects anything outside [MIN, MAX] with a file:line:col error.
+ */
+#ifndef TOLLGATE_LIMITS_H
+#define TOLLGATE_LIMITS_H
+
+/* ---- policy files ------------------------------------------------------ */
+
+/* A policy file larger than this is refused before it is parsed. */
+#define TG_POLICY_FILE_MAX		(4u << 20)
+/* include: nesting, and files in one policy (includes included). */
+#define TG_POLICY_INCLUDE_DEPTH		8
+#define TG_POLICY_FILES_MAX		64
+/* YAML nesting and node visits; the visit bound also defeats alias bombs. */
+#define TG_POLICY_DEPTH_MAX		32
+#define TG_POLICY_NODES_MAX		200000
+/* Errors collected in one run before the loader stops adding them. */
+#define TG_POLICY_ERRORS_MAX		100
+/* Names of tenants, providers, models, ...: [A-Za-z0-9_.-], this long. */
+#define TG_NAME_MAX			64
+/* Any other string scalar in a policy. */
+#define TG_POLICY_STRING_MAX		4096
+/* A secret read through ${file:...}. */
+#define TG_SECRET_MAX			8192
+
+/* ---- objects in a policy ------------------------------------------------- */
+
+#define TG_LISTENERS_MAX		16
+#define TG_ROUTES_PER_LISTENER_MAX	256
+#define TG_UPSTREAMS_MAX		256
+#define TG_UPSTREAM_SERVERS_MAX		64
+#define TG_TENANTS_MAX			4096
+#define TG_KEYS_PER_TENANT_MAX		256
+#define TG_PREFIXES_PER_TENANT_MAX	256
+#define TG_BUDGETS_PER_SCOPE_MAX	8
+#define TG_PROVIDERS_MAX		64
+#define TG_MODELS_MAX			1024
+#define TG_FALLBACKS_MAX		8
+#define TG_SEMANTIC_ROUTES_MAX		64
+#define TG_ROUTE_EXAMPLES_MAX		256
+#define TG_GUARDS_MAX			64
+#define TG_GUARD_PATTERNS_MAX		256
+#define TG_MCP_SERVERS_MAX		64
+#define TG_MCP_BRIDGES_MAX		64
+#define TG_MCP_TOOLS_PER_BRIDGE_MAX	256
+#define TG_A2A_AGENTS_MAX		256
+#define TG_ALLOW_RULES_MAX		1024
+#define TG_INTERFACES_MAX		16
+
+/* ---- proxy ----------------------------------------------------------------- */
+
+#define TG_WORKERS_MAX			64
+#define TG_HEADER_BYTES_MIN		1024
+#define TG_HEADER_BYTES_MAX		(1u << 20)
+#define TG_HEADER_COUNT_MAX		1024
+#define TG_BODY_BYTES_MAX		(1ull << 30)
+#define TG_CONNECTIONS_MAX		1000000
+#define TG_CONN_MEMORY_MIN		(16u << 10)
+#define TG_CONN_MEMORY_MAX		(64u << 20)
+#define TG_TIMEOUT_MS_MAX		(24ull * 3600 * 1000)
+#define TG_REQUEST_ID_MAX		64
+
+/* ---- kernel ---------------------------------------------------------------- */
+
+#define TG_FLOW_TABLE_MIN		1024
+#define TG_FLOW_TABLE_MAX		(16u << 20)
+#define TG_KERN_TENANTS_MAX		TG_TENANTS_MAX
+#define TG_LPM_V4_MAX			65536
+#define TG_LPM_V6_MAX			65536
+#define TG_PENALTY_MAX			65536
+#define TG_SYN_PREFIXES_MAX		262144
+#define TG_RINGBUF_BYTES		(256u << 10)
+#define TG_VLAN_MAX			2
+#define TG_IPV6_EXT_MAX			6
+#define TG_BYTES_PER_TOKEN_MAX		64
+/* Header bytes TC egress pulls into the skb's linear area when its first
+ * parse runs past it: Ethernet, two VLAN tags, IPv6 and a few extension
+ * headers fit. */
+#define TG_TC_PULL_BYTES		256
+/* One libbpf message as logged (a verifier log is one message); longer
+ * ones are cut. */
+#define TG_LIBBPF_MSG_MAX		(1u << 20)
+
+#endif /* TOLLGATE_LIMITS_H */

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Installs every Debian package (and, once tests/interop/ exists, every npm
+# package) that building, running and testing tollgate needs. Idempotent: a
+# second run on a machine that has everything installs nothing and exits 0.
+set -euo pipefail
+
+DEBS=(
+	# toolchain
+	build-essential pkg-config make gcc
+	clang llvm lld libclang-rt-14-dev
+	# kernel side: libbpf, skeletons, vmlinux.h, attach and netns tests
+	libbpf-dev bpftool libelf-dev zlib1g-dev iproute2 libnl-3-dev libnl-route-3-dev
+	# proxy
+	liburing-dev libssl-dev openssl
+	# policy, JSON, pattern matching, hashing, cluster state
+	libyaml-dev libjansson-dev libhyperscan-dev libxxhash-dev libhiredis-dev
+	# tests
+	libcmocka-dev
+)
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+fi
+
+missing=()
+for p in "${DEBS[@]}"; do
+	# "install ok installed" is the only state that counts as present.
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	$SUDO apt-get update -qq
+	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+	echo "deps: all Debian packages present"
+fi
+
+# npm packages for the interop tests live in tests/interop/package.json and
+# are pinned by its lock file; installed only when the folder exists.
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -f "$here/tests/interop/package.json" ]; then
+	if [ ! -d "$here/tests/interop/node_modules" ] ||
+	   [ "$here/tests/interop/package-lock.json" -nt "$here/tests/interop/node_modules" ]; then
+		echo "deps: installing npm packages for tests/interop"
+		(cd "$here/tests/interop" && npm ci --no-audit --no-fund)
+		touch "$here/tests/interop/node_modules"
+	else
+		echo "deps: npm packages present"
+	fi
+fi

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the test suites and prints each runner's summary, then a total.
+#   tests/run.sh [unit|bpf|integration|fuzz ...]    (default: all of them)
+# BUILD names the build directory (build, or build/asan under ASAN=1).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+export BUILD
+suites=("$@")
+[ ${#suites[@]} -eq 0 ] && suites=(unit bpf integration fuzz)
+
+passed=0 failed=0 skipped=0 failed_runners=()
+
+# Reads a runner's output for its closing counts: cmocka's
+# "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" / "[  SKIPPED ] N",
+# or our scripts' "N passed, N failed[, N skipped]".
+count() {
+	local out=$1 p f s
+	p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
+	f=$(grep -oE '^\[  FAILED  \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
+	s=$(grep -oE '^\[  SKIPPED \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
+	if line=$(grep -E '^([a-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -1); then
+		p=$((p + $(sed -E 's/^([a-z-]+: )?([0-9]+) passed.*/\2/' <<<"$line")))
+		f=$((f + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
+		if grep -q skipped <<<"$line"; then
+			s=$((s + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
+		fi
+	fi
+	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+}
+
+run() {
+	local name=$1; shift
+	local out rc
+	out=$(mktemp)
+	echo "=== $name"
+	"$@" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	count "$out"
+	if [ "$rc" -ne 0 ]; then
+		failed_runners+=("$name (exit $rc)")
+		# A runner that died before printing counts is one failure.
+		grep -qE 'FAILED|[0-9]+ failed' "$out" || failed=$((failed + 1))
+	fi
+	rm -f "$out"
+}
+
+for suite in "${suites[@]}"; do
+	case $suite in
+	unit)
+		for t in tests/unit/test_*.c; do
+			b=$BUILD/tests/$(basename "$t" .c)
+			run "unit/$(basename "$b")" "$b"
+		done ;;
+	bpf)
+		for t in tests/bpf/test_*.c; do
+			[ -e "$t" ] || continue
+			b=$BUILD/tests/$(basename "$t" .c)
+			run "bpf/$(basename "$b")" "$b"
+		done ;;
+	integration)
+		for t in tests/integration/test_*.sh; do
+			[ -e "$t" ] || continue
+			run "integration/$(basename "$t" .sh)" bash "$t"
+		done ;;
+	fuzz)
+		run "fuzz-smoke" make -s --no-print-directory fuzz-smoke NODEPS=1 ;;
+	*)
+		echo "tests/run.sh: unknown suite '$suite'" >&2; exit 2 ;;
+	esac
+done
+
+echo
+if [ ${#failed_runners[@]} -gt 0 ]; then
+	printf 'failed runner: %s\n' "${failed_runners[@]}"
+fi
+echo "all: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ ${#failed_runners[@]} -eq 0 ]
