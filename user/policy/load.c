@@ -106,6 +106,10 @@ void policy_diags_print(const struct policy_diags *d, FILE *out)
 
 static void diag_add(struct pctx *ctx, const char *file, uint32_t line,
 		     uint32_t col, const char *fmt, va_list ap)
+	__attribute__((format(printf, 5, 0)));
+
+static void diag_add(struct pctx *ctx, const char *file, uint32_t line,
+		     uint32_t col, const char *fmt, va_list ap)
 {
 	struct policy_diags *d = ctx->diags;
 	struct policy_diag *e;
@@ -345,7 +349,8 @@ static void check_names(struct pctx *ctx)
 	struct pname *d = ctx->defs;
 	uint32_t nd = ctx->n_defs;
 
-	qsort(d, nd, sizeof(*d), pname_cmp);
+	if (nd > 1)
+		qsort(d, nd, sizeof(*d), pname_cmp);
 	for (uint32_t i = 1; i < nd; i++) {
 		struct pname *first = &d[i - 1], *dup = &d[i];
 
@@ -1473,6 +1478,15 @@ static struct policy *load(const char *path, const char *buf, size_t len,
 	/* Names and references are recorded only where they decoded cleanly,
 	 * so these checks are sound even when other errors were found. */
 	check_root_required(&ctx);
+	/* With semantic routing on, the router's alias is a model name
+	 * clients may ask for (and tenants may be allowed). */
+	if (ctx.p->router.default_model && ctx.p->router.alias) {
+		for (uint32_t i = 0; policy_root_schema.fields[i].key; i++) {
+			if (!strcmp(policy_root_schema.fields[i].key, "router"))
+				name_push(&ctx, &ctx.defs, &ctx.n_defs, &ctx.cap_defs, NS_MODEL,
+					  ctx.p->router.alias, ctx.top_seen[i], NULL);
+		}
+	}
 	check_names(&ctx);
 	{
 		if (policy_root_schema.validate && !ctx_errors(&ctx)) {

@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * tollgated: arguments, signals and lifecycle. The work is done by the
+ * modules; this file loads the policy, reacts to SIGHUP (reload) and
+ * SIGTERM/SIGINT (stop), and exits.
+ *
+ * Signals are blocked and read from a signalfd so that the event loop can
+ * wait on that fd alongside its other work instead of being interrupted.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "kern/kern.h"
+#include "policy/policy.h"
+
+/* user/default_policy.S: policies/default.yaml, NUL-terminated. */
+extern const char tg_default_policy[], tg_default_policy_end[];
+
+#define TGD_EMBEDDED_NAME	"<embedded>/policies/default.yaml"
+
+enum tgd_exit {
+	TGD_EXIT_OK = 0,
+	TGD_EXIT_ERROR = 1,
+	TGD_EXIT_USAGE = 2,
+};
+
+/* The daemon's lifecycle state. */
+struct tgd {
+	const char *config;	/* -c; NULL: the embedded default */
+	int log_level;		/* -l; -1: the policy's server.log_level */
+	bool check;		/* --check: validate and exit */
+	struct policy *policy;	/* the running policy, one reference */
+	int sig_fd;		/* signalfd for SIGHUP/SIGTERM/SIGINT; -1 */
+};
+
+/* getopt_long value of --check, which has no short form: above any char. */
+#define TGD_OPT_CHECK	0x100
+
+static const struct option tgd_options[] = {
+	{ "config",	required_argument,	NULL, 'c' },
+	{ "check",	no_argument,		NULL, TGD_OPT_CHECK },
+	{ "log-level",	required_argument,	NULL, 'l' },
+	{ "version",	no_argument,		NULL, 'V' },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ NULL,		0,			NULL, 0 },
+};
+
+static void tgd_usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: tollgated [OPTION]...\n"
+		"The tollgate AI gateway daemon.\n"
+		"\n"
+		"  -c, --config POLICY     run the policy in POLICY (default: the embedded\n"
+		"                          policies/default.yaml)\n"
+		"      --check             load and validate the policy and resolve its\n"
+		"                          secrets; print each error as file:line:col: message\n"
+		"                          or \"POLICY: ok\", and exit\n"
+		"  -l, --log-level LEVEL   error, warn, info or debug; overrides the policy's\n"
+		"                          server.log_level\n"
+		"  -V, --version           print the version and exit\n"
+		"  -h, --help              print this help and exit\n"
+		"\n"
+		"Signals: SIGHUP reloads POLICY (a policy with errors is refused and the\n"
+		"running one kept); SIGTERM and SIGINT stop the daemon.\n"
+		"Exit status: 0 ok, 1 error, 2 usage.\n");
+}
+
+/* Returns 0 to go on, 1 when the request was answered (--help, --version),
+ * -EINVAL on a usage error (already reported). */
+static int tgd_parse_args(struct tgd *d, int argc, char **argv)
+{
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:l:Vh", tgd_options, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			d->config = optarg;
+			break;
+		case TGD_OPT_CHECK:
+			d->check = true;
+			break;
+		case 'l':
+			d->log_level = log_level_parse(optarg);
+			if (d->log_level < 0) {
+				fprintf(stderr, "tollgated: unknown log level '%s'\n", optarg);
+				goto out_usage;
+			}
+			break;
+		case 'V':
+			printf("tollgated %s\n", TG_VERSION);
+			return 1;
+		case 'h':
+			tgd_usage(stdout);
+			return 1;
+		default:
+			/* getopt_long has said what was wrong. */
+			goto out_usage;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tollgated: unexpected argument '%s'\n", argv[optind]);
+		goto out_usage;
+	}
+	return 0;
+
+out_usage:
+	tgd_usage(stderr);
+	return -EINVAL;
+}
+
+static const char *tgd_policy_name(const struct tgd *d)
+{
+	return d->config ? d->config : TGD_EMBEDDED_NAME;
+}
+
+/* Loads -c, or the embedded default. NULL with the errors in `diags`. */
+static struct policy *tgd_load(const struct tgd *d, struct policy_diags *diags)
+{
+	if (d->config)
+		return policy_load_file(d->config, POLICY_LOAD_RESOLVE_SECRETS, diags);
+	return policy_load_buffer(TGD_EMBEDDED_NAME, tg_default_policy,
+				  (size_t)(tg_default_policy_end - tg_default_policy),
+				  POLICY_LOAD_RESOLVE_SECRETS, diags);
+}
+
+/* A failed load, to stderr: every diagnostic, or the errno when there is
+ * none (out of memory). */
+static void tgd_print_load_failure(const struct tgd *d, const struct policy_diags *diags,
+				   int err)
+{
+	if (diags->n) {
+		policy_diags_print(diags, stderr);
+		return;
+	}
+	fprintf(stderr, "%s: %s\n", tgd_policy_name(d), strerror(err));
+}
+
+static void tgd_log_diags(const struct tgd *d, const struct policy_diags *diags, int err)
+{
+	uint32_t i;
+
+	for (i = 0; i < diags->n; i++) {
+		const struct policy_diag *e = &diags->v[i];
+
+		if (e->line)
+			log_error("%s:%u:%u: %s", e->file, e->line, e->col, e->msg);
+		else
+			log_error("%s: %s", e->file, e->msg);
+	}
+	if (diags->truncated)
+		log_error("%s: too many errors; the rest were not reported", tgd_policy_name(d));
+	if (!diags->n)
+		log_error("%s: %s", tgd_policy_name(d), strerror(err));
+}
+
+/* -l wins; otherwise the policy says. */
+static void tgd_apply_log_level(const struct tgd *d)
+{
+	enum log_level level;
+
+	if (d->log_level >= 0) {
+		log_set_level((enum log_level)d->log_level);
+		return;
+	}
+	switch (d->policy->server.log_level) {
+	case POLICY_LOG_ERROR:
+		level = LOG_LEVEL_ERROR;
+		break;
+	case POLICY_LOG_WARN:
+		level = LOG_LEVEL_WARN;
+		break;
+	case POLICY_LOG_DEBUG:
+		level = LOG_LEVEL_DEBUG;
+		break;
+	case POLICY_LOG_INFO:
+	default:
+		level = LOG_LEVEL_INFO;
+		break;
+	}
+	log_set_level(level);
+}
+
+static const char *tgd_auth_name(enum policy_auth auth)
+{
+	switch (auth) {
+	case POLICY_AUTH_API_KEY:
+		return "api_key";
+	case POLICY_AUTH_NONE:
+		return "none";
+	}
+	return "unknown";
+}
+
+static void tgd_announce(const struct tgd *d)
+{
+	const struct policy *p = d->policy;
+	uint32_t i;
+
+	log_info("policy %s loaded: %u listener(s)", tgd_policy_name(d), p->n_listeners);
+	for (i = 0; i < p->n_listeners; i++) {
+		const struct policy_listener *l = &p->listeners[i];
+
+		log_info("listener %s on %s (%s, auth %s)", l->name, l->address.text,
+			 l->tls ? "https" : "http", tgd_auth_name(l->auth));
+	}
+	/* Say so plainly: a listener line above is not a listening socket. */
+	log_warn("not serving: event loop not built yet; the proxy core fills it in");
+}
+
+/* Blocks the signals the daemon handles, so that they queue on the signalfd
+ * (a blocked signal is queued even when its disposition is SIG_IGN, as a
+ * shell leaves SIGINT for background jobs), and ignores SIGPIPE: a peer that
+ * goes away is an EPIPE. Done first, so a signal during startup is not fatal. */
+static int tgd_signals_open(struct tgd *d)
+{
+	static const int handled[] = { SIGHUP, SIGTERM, SIGINT };
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+	sigset_t mask;
+	size_t i;
+	int err;
+
+	sigemptyset(&mask);
+	for (i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+		sigaddset(&mask, handled[i]);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	sigemptyset(&ign.sa_mask);
+	if (sigaction(SIGPIPE, &ign, NULL) < 0) {
+		err = -errno;
+		goto out_unblock;
+	}
+	d->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (d->sig_fd < 0) {
+		err = -errno;
+		goto out_unblock;
+	}
+	return 0;
+
+out_unblock:
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	return err;
+}
+
+static void tgd_signals_close(struct tgd *d)
+{
+	if (d->sig_fd >= 0)
+		close(d->sig_fd);
+	d->sig_fd = -1;
+}
+
+/* SIGHUP: load the same policy again; keep the running one on any error. */
+static void tgd_reload(struct tgd *d)
+{
+	struct policy_diags diags;
+	struct policy *p;
+	int err;
+
+	log_info("SIGHUP: reloading %s", tgd_policy_name(d));
+	policy_diags_init(&diags);
+	p = tgd_load(d, &diags);
+	if (!p) {
+		err = errno ? errno : EINVAL;
+		tgd_log_diags(d, &diags, err);
+		log_error("reload failed; keeping the running policy");
+		goto out_fini_diags;
+	}
+	policy_unref(d->policy);
+	d->policy = p;
+	tgd_apply_log_level(d);
+	log_info("policy reloaded: %s", tgd_policy_name(d));
+
+out_fini_diags:
+	policy_diags_fini(&diags);
+}
+
+/* Waits on the signalfd until SIGTERM or SIGINT. Returns 0 then, or -errno
+ * if the signalfd fails. The proxy core's io_uring loop replaces the poll. */
+static int tgd_run(struct tgd *d)
+{
+	struct pollfd pfd = { .fd = d->sig_fd, .events = POLLIN };
+	struct signalfd_siginfo si;
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&pfd, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (;;) {
+			n = read(d->sig_fd, &si, sizeof(si));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n < 0)
+				return -errno;
+			if ((size_t)n != sizeof(si))
+				return -EIO;
+			switch (si.ssi_signo) {
+			case SIGHUP:
+				tgd_reload(d);
+				break;
+			case SIGTERM:
+			case SIGINT:
+				log_info("%s: shutting down",
+					 si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+				return 0;
+			default:
+				break;
+			}
+		}
+	}
+}
+
+/* --check: errors to stderr, "POLICY: ok" to stdout. */
+static int tgd_check(struct tgd *d)
+{
+	struct policy_diags diags;
+	struct policy *p;
+	int ret = TGD_EXIT_OK;
+
+	policy_diags_init(&diags);
+	p = tgd_load(d, &diags);
+	if (!p) {
+		tgd_print_load_failure(d, &diags, errno ? errno : EINVAL);
+		ret = TGD_EXIT_ERROR;
+		goto out_fini_diags;
+	}
+	printf("%s: ok\n", tgd_policy_name(d));
+	policy_unref(p);
+
+out_fini_diags:
+	policy_diags_fini(&diags);
+	return ret;
+}
+
+/* The policy the daemon starts with; errors go to stderr as with --check.
+ * Returns 0 or -errno. */
+static int tgd_load_initial(struct tgd *d)
+{
+	struct policy_diags diags;
+	int err = 0;
+
+	policy_diags_init(&diags);
+	d->policy = tgd_load(d, &diags);
+	if (!d->policy) {
+		err = errno ? -errno : -EINVAL;
+		tgd_print_load_failure(d, &diags, -err);
+	}
+	policy_diags_fini(&diags);
+	return err;
+}
+
+/* Loads the policy and runs until told to stop. Returns an exit status. */
+static int tgd_serve(struct tgd *d)
+{
+	int ret = TGD_EXIT_ERROR;
+	int err;
+
+	err = tgd_signals_open(d);
+	if (err < 0) {
+		log_error("signals: %s", strerror(-err));
+		return TGD_EXIT_ERROR;
+	}
+	log_info("tollgated %s starting (pid %d)", TG_VERSION, (int)getpid());
+
+	err = tgd_load_initial(d);
+	if (err < 0)
+		goto out_close_signals;
+	tgd_apply_log_level(d);
+	tgd_announce(d);
+	log_info("running; SIGHUP reloads the policy, SIGTERM or SIGINT stops");
+
+	err = tgd_run(d);
+	if (err < 0) {
+		log_error("signalfd: %s", strerror(-err));
+		goto out_unref_policy;
+	}
+	ret = TGD_EXIT_OK;
+
+out_unref_policy:
+	policy_unref(d->policy);
+	d->policy = NULL;
+out_close_signals:
+	tgd_signals_close(d);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct tgd d = { .log_level = -1, .sig_fd = -1 };
+	int r;
+
+	r = tgd_parse_args(&d, argc, argv);
+	if (r < 0)
+		return TGD_EXIT_USAGE;
+	if (r > 0)
+		return TGD_EXIT_OK;
+	/* Before anything can call into libbpf, so its output is log lines. */
+	kern_log_init();
+	if (d.check)
+		return tgd_check(&d);
+	if (d.log_level >= 0)
+		log_set_level((enum log_level)d.log_level);
+	return tgd_serve(&d);
+}
