@@ -64,6 +64,8 @@
 #define TG_CONN_MEMORY_MAX		(64u << 20)
 #define TG_TIMEOUT_MS_MAX		(24ull * 3600 * 1000)
 #define TG_REQUEST_ID_MAX		64
+/* Nesting of JSON written by jsonw (tollctl, logs, access log). */
+#define TG_JSON_DEPTH_MAX		64
 
 /* ---- kernel ---------------------------------------------------------------- */
 

@@ -62,6 +62,7 @@ struct pctx {
 	const char *include_stack[TG_POLICY_INCLUDE_DEPTH + 1];
 	uint32_t include_depth;
 	bool oom;
+	bool unreadable;	/* a file failed to read or parse */
 	int bad_defaults;	/* schema defaults that did not parse: a bug */
 };
 
@@ -1132,6 +1133,8 @@ static void parse_error(struct pctx *ctx, struct pfile *pf, yaml_parser_t *yp)
 	const yaml_mark_t *m = &yp->problem_mark;
 	const char *what = yp->problem ? yp->problem : "malformed YAML";
 
+	ctx->unreadable = true;
+
 	if (yp->error == YAML_MEMORY_ERROR) {
 		ctx->oom = true;
 		return;
@@ -1182,6 +1185,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		err = errno;
+		ctx->unreadable = true;
 		if (from)
 			pctx_error(ctx, from, "cannot read included file '%s': %s", shown, strerror(err));
 		else
@@ -1189,6 +1193,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 		return;
 	}
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		ctx->unreadable = true;
 		if (from)
 			pctx_error(ctx, from, "included '%s' is not a regular file", shown);
 		else
@@ -1196,6 +1201,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 		goto out_close_fd;
 	}
 	if ((uint64_t)st.st_size > TG_POLICY_FILE_MAX) {
+		ctx->unreadable = true;
 		if (from)
 			pctx_error(ctx, from, "included '%s' is larger than %u bytes", shown, TG_POLICY_FILE_MAX);
 		else
@@ -1437,6 +1443,9 @@ static void check_root_required(struct pctx *ctx)
 {
 	const struct pschema *s = &policy_root_schema;
 
+	/* A file that could not be read says all there is to say. */
+	if (ctx->unreadable)
+		return;
 	for (size_t i = 0; s->fields[i].key && i < 64; i++) {
 		if (s->fields[i].required && !ctx->top_seen[i].file)
 			error_at(ctx, ctx->p->path, 0, 0,
@@ -1467,8 +1476,10 @@ static struct policy *load(const char *path, const char *buf, size_t len,
 	if (buf) {
 		struct pfile *pf = pfile_new(&ctx, path, NULL, NULL);
 
-		if (len > TG_POLICY_FILE_MAX)
+		if (len > TG_POLICY_FILE_MAX) {
+			ctx.unreadable = true;
 			error_at(&ctx, path, 0, 0, "policy is larger than %u bytes", TG_POLICY_FILE_MAX);
+		}
 		else if (pf)
 			load_doc(&ctx, pf, buf, len, ".");
 	} else {
