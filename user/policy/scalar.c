@@ -113,8 +113,10 @@ static bool parse_with_unit(const char *s, size_t len, const struct unit *units,
 	if (!parse_digits(s, i, &v))
 		return false;
 	if (i == len) {
+		if (!bare_ok)
+			return false;
 		*out = v;
-		return bare_ok;
+		return true;
 	}
 	for (const struct unit *u = units; u->name; u++) {
 		if (strlen(u->name) == len - i && !memcmp(s + i, u->name, len - i)) {
