@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: Apache-2.0 */
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Every size and count bound of tollgate, in one place. Compiled by both the
  * BPF programs and user space, so it holds integer constants only.
