@@ -27,6 +27,27 @@ static const char *seen_path(const struct seen *v, const struct pschema *s)
 	return NULL;
 }
 
+void policy_format_range(const struct pfield *f, char *lo, char *hi, size_t len)
+{
+	switch (f->type) {
+	case PT_DURATION:
+		policy_format_duration((uint64_t)f->min, lo, len);
+		policy_format_duration((uint64_t)f->max, hi, len);
+		break;
+	case PT_SIZE:
+		policy_format_size((uint64_t)f->min, lo, len);
+		policy_format_size((uint64_t)f->max, hi, len);
+		break;
+	case PT_RATE:
+		snprintf(lo, len, "%.15g/s", f->min);
+		snprintf(hi, len, "%.15g/s", f->max);
+		break;
+	default:
+		snprintf(lo, len, "%.15g", f->min);
+		snprintf(hi, len, "%.15g", f->max);
+	}
+}
+
 static void names_list(FILE *out, const char *const *names, const char *sep)
 {
 	for (unsigned i = 0; names[i]; i++)
@@ -139,23 +160,7 @@ static void section(FILE *out, const struct pschema *s, const char *path, struct
 			fputs("unset", out);
 		fputs(" | ", out);
 		if (f->ranged) {
-			switch (f->type) {
-			case PT_DURATION:
-				policy_format_duration((uint64_t)f->min, lo, sizeof(lo));
-				policy_format_duration((uint64_t)f->max, hi, sizeof(hi));
-				break;
-			case PT_SIZE:
-				policy_format_size((uint64_t)f->min, lo, sizeof(lo));
-				policy_format_size((uint64_t)f->max, hi, sizeof(hi));
-				break;
-			case PT_RATE:
-				snprintf(lo, sizeof(lo), "%.15g/s", f->min);
-				snprintf(hi, sizeof(hi), "%.15g/s", f->max);
-				break;
-			default:
-				snprintf(lo, sizeof(lo), "%.15g", f->min);
-				snprintf(hi, sizeof(hi), "%.15g", f->max);
-			}
+			policy_format_range(f, lo, hi, sizeof(lo));
 			if (f->min == f->max)
 				fprintf(out, "%s", lo);
 			else

@@ -488,19 +488,7 @@ static void range_error(struct pctx *ctx, const struct pfield *f,
 {
 	char lo[32], hi[32];
 
-	switch (f->type) {
-	case PT_DURATION:
-		policy_format_duration((uint64_t)f->min, lo, sizeof(lo));
-		policy_format_duration((uint64_t)f->max, hi, sizeof(hi));
-		break;
-	case PT_SIZE:
-		policy_format_size((uint64_t)f->min, lo, sizeof(lo));
-		policy_format_size((uint64_t)f->max, hi, sizeof(hi));
-		break;
-	default:
-		snprintf(lo, sizeof(lo), "%.15g", f->min);
-		snprintf(hi, sizeof(hi), "%.15g", f->max);
-	}
+	policy_format_range(f, lo, hi, sizeof(lo));
 	if (f->min == f->max)
 		pctx_error(ctx, n, "'%s' is %s; expected %s", f->key, got, lo);
 	else
@@ -508,9 +496,16 @@ static void range_error(struct pctx *ctx, const struct pfield *f,
 			   f->key, got, lo, hi);
 }
 
-static bool in_range(const struct pfield *f, double v)
+/* True when `v` is within the field's range; otherwise reports it (file
+ * values only: `n` NULL is a schema default). */
+static bool check_range(struct pctx *ctx, const struct pfield *f,
+			const yaml_node_t *n, double v, const char *shown)
 {
-	return !f->ranged || (v >= f->min && v <= f->max);
+	if (!f->ranged || (v >= f->min && v <= f->max))
+		return true;
+	if (n)
+		range_error(ctx, f, n, shown);
+	return false;
 }
 
 /* Parses one scalar text into `slot`. Used for file values (node set) and
@@ -587,9 +582,11 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 		err = policy_parse_uint(s, len, &u);
 		if (err)
 			break;
-		if (!in_range(f, (double)u) || (f->type == PT_U32 && u > UINT32_MAX)) {
+		if (!check_range(ctx, f, n, (double)u, shown))
+			return false;
+		if (f->type == PT_U32 && u > UINT32_MAX) {
 			if (n)
-				range_error(ctx, f, n, shown);
+				pctx_error(ctx, n, "'%s' is %s; at most %u", f->key, shown, UINT32_MAX);
 			return false;
 		}
 		if (f->type == PT_U32)
@@ -605,33 +602,18 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 		err = policy_parse_f64(s, len, &d);
 		if (err)
 			break;
-		if (!in_range(f, d)) {
-			if (n)
-				range_error(ctx, f, n, shown);
+		if (!check_range(ctx, f, n, d, shown))
 			return false;
-		}
 		*(double *)slot = d;
 		return true;
 	case PT_DURATION:
-		err = policy_parse_duration(s, len, &u);
-		if (err)
-			break;
-		if (!in_range(f, (double)u)) {
-			if (n)
-				range_error(ctx, f, n, shown);
-			return false;
-		}
-		*(uint64_t *)slot = u;
-		return true;
 	case PT_SIZE:
-		err = policy_parse_size(s, len, &u);
+		err = f->type == PT_DURATION ? policy_parse_duration(s, len, &u)
+					     : policy_parse_size(s, len, &u);
 		if (err)
 			break;
-		if (!in_range(f, (double)u)) {
-			if (n)
-				range_error(ctx, f, n, shown);
+		if (!check_range(ctx, f, n, (double)u, shown))
 			return false;
-		}
 		*(uint64_t *)slot = u;
 		return true;
 	case PT_RATE: {
@@ -641,11 +623,8 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 		if (err)
 			break;
 		/* ranges of rates are in events per second */
-		if (!in_range(f, (double)r.count * 1000.0 / (double)r.period_ms)) {
-			if (n)
-				range_error(ctx, f, n, shown);
+		if (!check_range(ctx, f, n, (double)r.count * 1000.0 / (double)r.period_ms, shown))
 			return false;
-		}
 		*(struct policy_rate *)slot = r;
 		return true;
 	}

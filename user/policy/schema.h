@@ -115,6 +115,9 @@ const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key);
 /* The location of a node, as stored in the policy. */
 struct policy_loc pnode_loc(struct pctx *ctx, const yaml_node_t *node);
 
+/* The field's [min, max] in its own units ("1KiB", "10s", "100/s"). */
+void policy_format_range(const struct pfield *f, char *lo, char *hi, size_t len);
+
 bool policy_sockaddr_is_loopback(const struct policy_sockaddr *a);
 
 /* Applies every default of `schema` to `obj`; returns the number of
