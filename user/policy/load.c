@@ -63,6 +63,7 @@ struct pctx {
 	uint32_t include_depth;
 	bool oom;
 	bool unreadable;	/* a file failed to read or parse */
+	uint32_t errors;	/* every error, also past TG_POLICY_ERRORS_MAX */
 	int bad_defaults;	/* schema defaults that did not parse: a bug */
 };
 
@@ -116,6 +117,7 @@ static void diag_add(struct pctx *ctx, const char *file, uint32_t line,
 	struct policy_diag *e;
 	char *msg;
 
+	ctx->errors++;
 	if (!d)
 		return;
 	if (d->n >= TG_POLICY_ERRORS_MAX) {
@@ -150,9 +152,11 @@ static void diag_add(struct pctx *ctx, const char *file, uint32_t line,
 	d->n++;
 }
 
+/* Grows with every error, also once the list is full: validators rely on
+ * it to skip objects that did not decode. */
 static uint32_t ctx_errors(struct pctx *ctx)
 {
-	return ctx->diags ? ctx->diags->n + ctx->diags->truncated : 0;
+	return ctx->errors;
 }
 
 static void error_at(struct pctx *ctx, const char *file, uint32_t line,
@@ -295,6 +299,16 @@ const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key)
 			return node_at(ctx, pr->value);
 	}
 	return NULL;
+}
+
+const yaml_node_t *pnode_item(const yaml_node_t *node, uint32_t i)
+{
+	struct pctx *ctx = pctx_current;
+
+	if (!ctx || !node || node->type != YAML_SEQUENCE_NODE ||
+	    i >= (uint32_t)(node->data.sequence.items.top - node->data.sequence.items.start))
+		return node;
+	return node_at(ctx, node->data.sequence.items.start[i]);
 }
 
 /* ---- names and references -------------------------------------------------- */
@@ -521,7 +535,13 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 	uint64_t u = 0;
 	double d = 0;
 
-	snprintf(shown, sizeof(shown), "%.*s", len > 40 ? 40 : (int)len, s);
+	snprintf(shown, sizeof(shown), "%.*s%s", len > 40 ? 40 : (int)len, s,
+		 len > 40 ? "..." : "");
+	/* Echoed values must not carry terminal escapes or line breaks. */
+	for (char *c = shown; *c; c++) {
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	}
 
 	switch (f->type) {
 	case PT_STR:
@@ -570,6 +590,9 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 			*(bool *)slot = true;
 		else if (plain && len == 5 && !memcmp(s, "false", 5))
 			*(bool *)slot = false;
+		else if (!plain && ((len == 4 && !memcmp(s, "true", 4)) ||
+				    (len == 5 && !memcmp(s, "false", 5))))
+			err = "expected true or false without quotes (a quoted value is a string)";
 		else
 			err = "expected true or false";
 		break;
@@ -580,6 +603,8 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 			break;
 		}
 		err = policy_parse_uint(s, len, &u);
+		if (err && len && strspn(s, "0123456789") == len)
+			err = "number is too large";
 		if (err)
 			break;
 		if (!check_range(ctx, f, n, (double)u, shown))
@@ -697,8 +722,10 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 	}
 	if (err) {
 		if (n) {
-			/* Secrets: never echo the value, it may be a literal key. */
-			if (f->type == PT_SECRET)
+			/* Never echo what may be a secret: a literal key where a
+			 * reference belongs, a key pasted as its hash, a URL with
+			 * a password in it. */
+			if (f->type == PT_SECRET || f->type == PT_KEYHASH || f->type == PT_URL)
 				pctx_error(ctx, n, "'%s': %s", f->key, err);
 			else
 				pctx_error(ctx, n, "'%s' is '%s': %s", f->key, shown, err);
@@ -866,8 +893,10 @@ static void decode_flags(struct pctx *ctx, const struct pfield *f,
 		if (i < 0) {
 			char *got = arena_strndup(&ctx->p->arena, s, len);
 
-			pctx_error(ctx, e, "'%s' has unknown entry '%.*s'; %s", f->key,
-				   len > 40 ? 40 : (int)len, s,
+			char b[64];
+
+			pctx_error(ctx, e, "'%s' has unknown entry %s; %s", f->key,
+				   node_kind(e, b, sizeof(b)),
 				   expected_names(f->names, got, hint, sizeof(hint)));
 			continue;
 		}
@@ -1065,7 +1094,8 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 					   s->name, s->fields[i].key);
 		}
 	}
-	if (s->validate && ctx_errors(ctx) == before)
+	/* The root's checks span every file: load() runs them at the end. */
+	if (s->validate && !is_root(s) && ctx_errors(ctx) == before)
 		s->validate(ctx, n, obj);
 }
 
@@ -1107,7 +1137,8 @@ static void apply_defaults(struct pctx *ctx, const struct pschema *s, void *obj)
 
 /* ---- files and includes ------------------------------------------------------- */
 
-static void parse_error(struct pctx *ctx, struct pfile *pf, yaml_parser_t *yp)
+static void parse_error(struct pctx *ctx, struct pfile *pf, yaml_parser_t *yp,
+			const char *buf, size_t len)
 {
 	const yaml_mark_t *m = &yp->problem_mark;
 	const char *what = yp->problem ? yp->problem : "malformed YAML";
@@ -1116,6 +1147,21 @@ static void parse_error(struct pctx *ctx, struct pfile *pf, yaml_parser_t *yp)
 
 	if (yp->error == YAML_MEMORY_ERROR) {
 		ctx->oom = true;
+		return;
+	}
+	if (yp->error == YAML_READER_ERROR) {
+		/* Encoding errors carry a byte offset, not a mark. */
+		uint32_t line = 1, col = 1;
+
+		for (size_t i = 0; i < yp->problem_offset && i < len; i++) {
+			if (buf[i] == '\n') {
+				line++;
+				col = 1;
+			} else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+				col++;
+			}
+		}
+		error_at(ctx, pf->name, line, col, "YAML syntax error: %s (the file must be UTF-8 text)", what);
 		return;
 	}
 	if (yp->context)
@@ -1244,13 +1290,9 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 		pctx_error(ctx, inc, "'include' is not allowed in this policy (it has no directory to include from)");
 		return;
 	}
-	if (inc->type != YAML_SEQUENCE_NODE) {
-		char buf[64];
-
-		pctx_error(ctx, inc, "'include' must be a list of file paths, found %s",
-			   node_kind(inc, buf, sizeof(buf)));
+	/* Shape errors were reported when 'include' was decoded. */
+	if (inc->type != YAML_SEQUENCE_NODE)
 		return;
-	}
 	if (ctx->include_depth >= TG_POLICY_INCLUDE_DEPTH) {
 		pctx_error(ctx, inc, "includes nest deeper than %u levels", TG_POLICY_INCLUDE_DEPTH);
 		return;
@@ -1260,19 +1302,18 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 	     it < inc->data.sequence.items.top; it++) {
 		struct pfile *saved = ctx->cur;
 		yaml_node_t *e = node_at(ctx, *it);
-		char path[PATH_MAX], buf[64];
+		char path[PATH_MAX];
 		size_t len;
 		const char *s;
 
 		if (!e)
 			continue;
-		if (e->type != YAML_SCALAR_NODE || is_null(e)) {
-			pctx_error(ctx, e, "'include' entries must be file paths, found %s",
-				   node_kind(e, buf, sizeof(buf)));
-			continue;
-		}
+		if (e->type != YAML_SCALAR_NODE || is_null(e))
+			continue;	/* reported when decoded */
 		s = scalar_text(e, &len);
-		if (len == 0 || memchr(s, '\0', len) || len >= PATH_MAX / 2) {
+		if (len == 0 || memchr(s, '\n', len))
+			continue;	/* reported when decoded */
+		if (memchr(s, '\0', len) || len >= PATH_MAX / 2) {
 			pctx_error(ctx, e, "'include' entry must be a file path");
 			continue;
 		}
@@ -1314,9 +1355,8 @@ static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 		return;
 	}
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
 	if (!yaml_parser_load(&yp, &pf->doc)) {
-		parse_error(ctx, pf, &yp);
+		parse_error(ctx, pf, &yp, buf, len);
 		yaml_parser_delete(&yp);
 		return;
 	}
@@ -1335,7 +1375,7 @@ static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 					 "a policy file holds one YAML document; found a second one here");
 			yaml_document_delete(&extra);
 		} else {
-			parse_error(ctx, pf, &yp);
+			parse_error(ctx, pf, &yp, buf, len);
 		}
 	}
 	yaml_parser_delete(&yp);

@@ -576,6 +576,7 @@ struct policy {
 	struct policy_model *models;
 	uint32_t n_models;
 	struct policy_router router;
+	struct policy_loc router_loc;
 	struct policy_guard *guards;
 	uint32_t n_guards;
 	struct policy_mcp mcp;

@@ -336,6 +336,8 @@ const char *policy_parse_hostport(const char *s, size_t len, struct arena *ar,
 
 	memset(hp, 0, sizeof(*hp));
 	p = parse_host(s, end, &host, &hlen);
+	if (p && p < end && *p == ':' && memchr(p + 1, ':', (size_t)(end - p - 1)))
+		return "an IPv6 address needs brackets: [2001:db8::5]:443";
 	if (!p || p >= end || *p != ':')
 		return "expected HOST:PORT, e.g. backend.internal:8080, 10.0.0.5:80 or [2001:db8::5]:443";
 	if (!parse_port(p + 1, (size_t)(end - p - 1), false, &hp->port))

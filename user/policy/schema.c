@@ -4,6 +4,7 @@
  * lands, its default, its range and its documentation. Cross-field rules that
  * a row cannot express live in the validate functions next to their table.
  */
+#include <arpa/inet.h>
 #include <net/if.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -540,13 +541,14 @@ static void model_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	if (!m->upstream)
 		m->upstream = m->name;
 	for (uint32_t i = 0; i < m->n_fallback; i++) {
+		const yaml_node_t *item = pnode_item(pnode_get(n, "fallback"), i);
+
 		if (!strcmp(m->fallback[i], m->name))
-			pctx_error(ctx, pnode_get(n, "fallback"),
-				   "model '%s' lists itself as a fallback", m->name);
+			pctx_error(ctx, item, "model '%s' lists itself as a fallback", m->name);
 		for (uint32_t j = 0; j < i; j++) {
 			if (!strcmp(m->fallback[i], m->fallback[j]))
-				pctx_error(ctx, pnode_get(n, "fallback"),
-					   "model '%s' lists fallback '%s' twice", m->name, m->fallback[i]);
+				pctx_error(ctx, item, "model '%s' lists fallback '%s' twice",
+					   m->name, m->fallback[i]);
 		}
 	}
 }
@@ -625,6 +627,9 @@ static const struct pschema semroute_schema = {
 static void router_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_router *r = obj;
+
+	((struct policy *)((char *)r - offsetof(struct policy, router)))->router_loc =
+		pnode_loc(ctx, n);
 
 	if (r->n_routes && !r->default_model)
 		pctx_error(ctx, n, "router has routes but no 'default_model' for prompts that match none");
@@ -841,7 +846,7 @@ static void tool_allow_validate(struct pctx *ctx, const yaml_node_t *n, void *ob
 		const char *g = a->tools[i];
 
 		if (!*g || strspn(g, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:*?") != strlen(g))
-			pctx_error(ctx, pnode_get(n, "tools"),
+			pctx_error(ctx, pnode_item(pnode_get(n, "tools"), i),
 				   "tool pattern '%.64s' may hold only name characters and the wildcards * and ?", g);
 	}
 }
@@ -1057,21 +1062,25 @@ static void kernel_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	if (k->enabled && !k->n_interfaces)
 		pctx_error(ctx, n, "kernel is enabled but lists no 'interfaces' to attach to");
 	for (uint32_t i = 0; i < k->n_interfaces; i++) {
+		const yaml_node_t *item = pnode_item(pnode_get(n, "interfaces"), i);
 		const char *ifn = k->interfaces[i];
 		size_t len = strlen(ifn);
 
 		if (!len || len >= IFNAMSIZ || strpbrk(ifn, "/ \t\n:") ||
-		    !strcmp(ifn, ".") || !strcmp(ifn, ".."))
-			pctx_error(ctx, pnode_get(n, "interfaces"),
+		    !strcmp(ifn, ".") || !strcmp(ifn, "..")) {
+			pctx_error(ctx, item,
 				   "'%.64s' is not a valid interface name (1 to %d characters, no '/', ':' or spaces)",
-				   ifn, IFNAMSIZ - 1);
+				   len < IFNAMSIZ && !strpbrk(ifn, "\t\n") ? ifn : "(name)",
+				   IFNAMSIZ - 1);
+			continue;
+		}
 		for (uint32_t j = 0; j < i; j++) {
 			if (!strcmp(ifn, k->interfaces[j]))
-				pctx_error(ctx, pnode_get(n, "interfaces"),
-					   "interface '%s' is listed twice", ifn);
+				pctx_error(ctx, item, "interface '%s' is listed twice", ifn);
 		}
 	}
-	if (strncmp(k->pin_path, "/sys/fs/bpf/", 12) || strstr(k->pin_path, "/../"))
+	if (strncmp(k->pin_path, "/sys/fs/bpf/", 12) || strstr(k->pin_path, "/../") ||
+	    (strlen(k->pin_path) >= 3 && !strcmp(k->pin_path + strlen(k->pin_path) - 3, "/..")))
 		pctx_error(ctx, pnode_get(n, "pin_path"),
 			   "'pin_path' must be a directory under /sys/fs/bpf/ (the BPF file system), without '..'");
 }
@@ -1202,7 +1211,8 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 			}
 		}
 	}
-	/* One prefix in two tenants would make the kernel's choice arbitrary. */
+	/* One prefix in two tenants would make the kernel's choice arbitrary,
+	 * and one key in two tenants the proxy's. */
 	for (uint32_t i = 0; i < p->n_tenants; i++) {
 		const struct policy_tenant *t = &p->tenants[i];
 
@@ -1212,11 +1222,55 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 				uint32_t lim = j == i ? a : o->n_prefixes;
 
 				for (uint32_t b = 0; b < lim; b++) {
-					if (cidr_equal(&t->prefixes[a], &o->prefixes[b]))
+					char txt[INET6_ADDRSTRLEN];
+
+					if (!cidr_equal(&t->prefixes[a], &o->prefixes[b]))
+						continue;
+					inet_ntop(t->prefixes[a].family == 4 ? AF_INET : AF_INET6,
+						  t->prefixes[a].addr, txt, sizeof(txt));
+					if (o == t)
 						policy_error_at(ctx, &t->loc,
-								"tenant '%s' claims a source prefix that tenant '%s' already claims (prefix #%u); a prefix may belong to one tenant",
-								t->name, o->name, a + 1);
+								"tenant '%s' lists prefix %s/%u twice",
+								t->name, txt, t->prefixes[a].len);
+					else
+						policy_error_at(ctx, &t->loc,
+								"tenant '%s' claims prefix %s/%u, which tenant '%s' already claims; a prefix may belong to one tenant",
+								t->name, txt, t->prefixes[a].len, o->name);
 				}
+			}
+		}
+		for (uint32_t a = 0; a < t->n_keys; a++) {
+			for (uint32_t j = 0; j < i; j++) {
+				const struct policy_tenant *o = &p->tenants[j];
+
+				for (uint32_t b = 0; b < o->n_keys; b++) {
+					if (!memcmp(t->keys[a].sha256, o->keys[b].sha256, 32))
+						policy_error_at(ctx, &t->keys[a].loc,
+								"key '%s' of tenant '%s' has the same hash as key '%s' of tenant '%s'; a key may belong to one tenant",
+								t->keys[a].name, t->name, o->keys[b].name, o->name);
+				}
+			}
+		}
+	}
+	/* The alias asks for routing; routing to it would loop. */
+	if (p->router.default_model && p->router.alias) {
+		const char *alias = p->router.alias;
+
+		if (!strcmp(p->router.default_model, alias))
+			policy_error_at(ctx, &p->router_loc,
+					"router 'default_model' is the router's own alias '%s'; name a real model", alias);
+		for (uint32_t i = 0; i < p->router.n_routes; i++) {
+			if (!strcmp(p->router.routes[i].model, alias))
+				policy_error_at(ctx, &p->router.routes[i].loc,
+						"semantic route '%s' routes to the router's own alias '%s'; name a real model",
+						p->router.routes[i].name, alias);
+		}
+		for (uint32_t i = 0; i < p->n_models; i++) {
+			for (uint32_t f = 0; f < p->models[i].n_fallback; f++) {
+				if (!strcmp(p->models[i].fallback[f], alias))
+					policy_error_at(ctx, &p->models[i].loc,
+							"model '%s' falls back to the router alias '%s'; fallbacks must be real models",
+							p->models[i].name, alias);
 			}
 		}
 	}

@@ -110,6 +110,9 @@ void policy_error_at(struct pctx *ctx, const struct policy_loc *loc, const char 
 /* Fills `u` from a URL the schema supplies (a default); a bad one is an
  * error at the file level (a schema bug, caught by the tests). */
 void pctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text);
+/* Item `i` of sequence `node`; `node` itself when it is not one or is
+ * shorter (so an error still has a place). */
+const yaml_node_t *pnode_item(const yaml_node_t *node, uint32_t i);
 /* The node of `key` in mapping `node`, or NULL. */
 const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key);
 /* The location of a node, as stored in the policy. */
