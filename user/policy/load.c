@@ -205,6 +205,15 @@ void pctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text)
 		error_at(ctx, ctx->p->path, 0, 0, "internal error: bad default URL '%s'", text);
 }
 
+void *pctx_alloc(struct pctx *ctx, size_t size)
+{
+	void *p = arena_zalloc(&ctx->p->arena, size);
+
+	if (!p)
+		ctx->oom = true;
+	return p;
+}
+
 struct policy_loc pnode_loc(struct pctx *ctx, const yaml_node_t *node)
 {
 	struct policy_loc loc = { .file = ctx->cur ? ctx->cur->name : NULL };
@@ -1390,6 +1399,7 @@ static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 
 		pctx_error(ctx, root, "a policy must be a mapping of sections (server, listeners, tenants, ...), found %s",
 			   node_kind(root, b, sizeof(b)));
+		ctx->unreadable = true;	/* nothing else to say of it */
 		return;
 	}
 	decode_mapping(ctx, &policy_root_schema, root, ctx->p);

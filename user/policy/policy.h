@@ -177,6 +177,7 @@ struct policy_listener {
 	struct policy_route *routes;
 	uint32_t n_routes;
 	struct policy_loc loc;
+	struct policy_loc address_loc;
 };
 
 struct policy_health {
@@ -242,6 +243,7 @@ struct policy_tenant {
 	const char *name;
 	struct policy_cidr *prefixes;
 	uint32_t n_prefixes;
+	struct policy_loc *prefix_locs;	/* one per prefix */
 	struct policy_key *keys;
 	uint32_t n_keys;
 	struct policy_rate_limits limits;
@@ -314,6 +316,7 @@ struct policy_semantic_route {
 	double threshold;	/* <0: the router's threshold */
 	const char *guard;
 	struct policy_loc loc;
+	struct policy_loc model_loc;
 };
 
 struct policy_router {
@@ -576,7 +579,7 @@ struct policy {
 	struct policy_model *models;
 	uint32_t n_models;
 	struct policy_router router;
-	struct policy_loc router_loc;
+	struct policy_loc router_loc;		/* its default_model value */
 	struct policy_guard *guards;
 	uint32_t n_guards;
 	struct policy_mcp mcp;

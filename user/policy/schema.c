@@ -217,6 +217,7 @@ static void listener_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_listener *l = obj;
 
 	l->loc = pnode_loc(ctx, n);
+	l->address_loc = pnode_loc(ctx, pnode_get(n, "address"));
 	/* No authentication is only ever safe where the network cannot
 	 * reach: a policy that exposes an unauthenticated listener is
 	 * refused rather than warned about. */
@@ -386,6 +387,13 @@ static void tenant_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_tenant *t = obj;
 
 	t->loc = pnode_loc(ctx, n);
+	if (t->n_prefixes) {
+		const yaml_node_t *list = pnode_get(n, "prefixes");
+
+		t->prefix_locs = pctx_alloc(ctx, t->n_prefixes * sizeof(*t->prefix_locs));
+		for (uint32_t i = 0; t->prefix_locs && i < t->n_prefixes; i++)
+			t->prefix_locs[i] = pnode_loc(ctx, pnode_item(list, i));
+	}
 	for (uint32_t i = 0; i < t->n_keys; i++) {
 		for (uint32_t j = 0; j < i; j++) {
 			if (!memcmp(t->keys[i].sha256, t->keys[j].sha256, 32))
@@ -597,6 +605,7 @@ static void semroute_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_semantic_route *r = obj;
 
 	r->loc = pnode_loc(ctx, n);
+	r->model_loc = pnode_loc(ctx, pnode_get(n, "model"));
 	if (!r->n_examples && !r->n_keywords)
 		pctx_error(ctx, n, "semantic route '%s' has neither 'examples' nor 'keywords'; give example prompts to learn from",
 			   r->name);
@@ -629,7 +638,7 @@ static void router_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_router *r = obj;
 
 	((struct policy *)((char *)r - offsetof(struct policy, router)))->router_loc =
-		pnode_loc(ctx, n);
+		pnode_loc(ctx, pnode_get(n, "default_model") ? pnode_get(n, "default_model") : n);
 
 	if (r->n_routes && !r->default_model)
 		pctx_error(ctx, n, "router has routes but no 'default_model' for prompts that match none");
@@ -1070,7 +1079,7 @@ static void kernel_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 		    !strcmp(ifn, ".") || !strcmp(ifn, "..")) {
 			pctx_error(ctx, item,
 				   "'%.64s' is not a valid interface name (1 to %d characters, no '/', ':' or spaces)",
-				   len < IFNAMSIZ && !strpbrk(ifn, "\t\n") ? ifn : "(name)",
+				   strpbrk(ifn, "\t\n") ? "(name with a line break)" : ifn,
 				   IFNAMSIZ - 1);
 			continue;
 		}
@@ -1197,7 +1206,7 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 			const struct policy_listener *o = &p->listeners[j];
 
 			if (sockaddr_equal(&l->address, &o->address))
-				policy_error_at(ctx, &l->loc,
+				policy_error_at(ctx, &l->address_loc,
 						"listener '%s' binds %s, as listener '%s' does (%s:%u:%u)",
 						l->name, l->address.text, o->name, o->loc.file,
 						o->loc.line, o->loc.col);
@@ -1228,12 +1237,14 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 						continue;
 					inet_ntop(t->prefixes[a].family == 4 ? AF_INET : AF_INET6,
 						  t->prefixes[a].addr, txt, sizeof(txt));
+					const struct policy_loc *at = t->prefix_locs ? &t->prefix_locs[a] : &t->loc;
+
 					if (o == t)
-						policy_error_at(ctx, &t->loc,
+						policy_error_at(ctx, at,
 								"tenant '%s' lists prefix %s/%u twice",
 								t->name, txt, t->prefixes[a].len);
 					else
-						policy_error_at(ctx, &t->loc,
+						policy_error_at(ctx, at,
 								"tenant '%s' claims prefix %s/%u, which tenant '%s' already claims; a prefix may belong to one tenant",
 								t->name, txt, t->prefixes[a].len, o->name);
 				}
@@ -1261,7 +1272,7 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 					"router 'default_model' is the router's own alias '%s'; name a real model", alias);
 		for (uint32_t i = 0; i < p->router.n_routes; i++) {
 			if (!strcmp(p->router.routes[i].model, alias))
-				policy_error_at(ctx, &p->router.routes[i].loc,
+				policy_error_at(ctx, &p->router.routes[i].model_loc,
 						"semantic route '%s' routes to the router's own alias '%s'; name a real model",
 						p->router.routes[i].name, alias);
 		}
@@ -1283,7 +1294,7 @@ static const struct pfield root_fields[] = {
 		DOC("Files to read as part of this policy, relative to this file; `*` patterns allowed. Lists (tenants, models, ...) from several files are joined; any other section may be set in one file only.")),
 	OBJ("server", policy, server, server_schema, DOC("Process settings.")),
 	LIST("listeners", policy, listeners, policy_listener, listener_schema, TG_LISTENERS_MAX,
-	     DOC("Sockets to accept on (at least one).")),
+	     .required = true, DOC("Sockets to accept on (at least one).")),
 	LIST("upstreams", policy, upstreams, policy_upstream, upstream_schema, TG_UPSTREAMS_MAX,
 	     DOC("Server pools for plain reverse-proxy routes.")),
 	LIST("tenants", policy, tenants, policy_tenant, tenant_schema, TG_TENANTS_MAX,

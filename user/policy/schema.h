@@ -115,6 +115,8 @@ void pctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text);
 const yaml_node_t *pnode_item(const yaml_node_t *node, uint32_t i);
 /* The node of `key` in mapping `node`, or NULL. */
 const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key);
+/* Zeroed memory in the policy's arena (NULL, and the load fails, on OOM). */
+void *pctx_alloc(struct pctx *ctx, size_t size);
 /* The location of a node, as stored in the policy. */
 struct policy_loc pnode_loc(struct pctx *ctx, const yaml_node_t *node);
 
