@@ -15,7 +15,7 @@ DEBS=(
 	# policy, JSON, pattern matching, hashing, cluster state
 	libyaml-dev libjansson-dev libhyperscan-dev libxxhash-dev libhiredis-dev
 	# tests
-	libcmocka-dev
+	libcmocka-dev python3
 )
 
 SUDO=

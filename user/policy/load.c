@@ -1216,7 +1216,9 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 	size_t off = 0;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO named as a policy must not hang the loader; the
+	 * regular-file check below then refuses it. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		err = errno;
 		ctx->unreadable = true;
@@ -1351,6 +1353,43 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 	ctx->include_depth--;
 }
 
+/* A pass over the events that stops at the first nesting deeper than
+ * TG_POLICY_DEPTH_MAX, so the document loader never builds (nor spends
+ * time on) absurdly deep input. Syntax errors are left to the loader. */
+static bool depth_ok(struct pctx *ctx, struct pfile *pf, const char *buf, size_t len)
+{
+	yaml_parser_t yp;
+	yaml_event_t ev;
+	uint32_t depth = 0;
+	bool ok = true;
+
+	if (!yaml_parser_initialize(&yp)) {
+		ctx->oom = true;
+		return false;
+	}
+	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
+	while (yaml_parser_parse(&yp, &ev)) {
+		yaml_event_type_t t = ev.type;
+
+		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+			if (++depth > TG_POLICY_DEPTH_MAX) {
+				ctx->unreadable = true;
+				error_at(ctx, pf->name, (uint32_t)ev.start_mark.line + 1,
+					 (uint32_t)ev.start_mark.column + 1,
+					 "nesting is deeper than %u levels", TG_POLICY_DEPTH_MAX);
+				ok = false;
+			}
+		} else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+			depth--;
+		}
+		yaml_event_delete(&ev);
+		if (!ok || t == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&yp);
+	return ok;
+}
+
 static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t len,
 		     const char *dir)
 {
@@ -1359,6 +1398,8 @@ static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 	const yaml_node_t *inc;
 
 	ctx->cur = pf;
+	if (!depth_ok(ctx, pf, buf, len))
+		return;
 	if (!yaml_parser_initialize(&yp)) {
 		ctx->oom = true;
 		return;
@@ -1582,9 +1623,15 @@ static int read_secret_file(const char *path, char **out, size_t *len)
 	size_t off = 0;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
 	buf = malloc(TG_SECRET_MAX + 1);
 	if (!buf) {
 		close(fd);
@@ -1650,6 +1697,7 @@ int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 			len = strlen(e);
 			v = strdup(e);
 			if (!v) {
+				error_at(&ctx, l->file, l->line, l->col, "out of memory reading a secret");
 				rc = -ENOMEM;
 				continue;
 			}
@@ -1657,8 +1705,9 @@ int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 			err = read_secret_file(s->ref, &v, &len);
 			if (err) {
 				error_at(&ctx, l->file, l->line, l->col,
-					 "secret ${file:%s}: cannot read it: %s%s", s->ref,
-					 strerror(-err), err == -EFBIG ? " (at most 8 KiB)" : "");
+					 "secret ${file:%s}: cannot read it: %s", s->ref,
+					 err == -EFBIG ? "larger than 8 KiB" :
+					 err == -EINVAL ? "not a regular file" : strerror(-err));
 				rc = -EINVAL;
 				continue;
 			}

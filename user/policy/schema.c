@@ -465,6 +465,11 @@ static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 				   p->type == POLICY_PROVIDER_ANTHROPIC ? "ANTHROPIC" : "AZURE_OPENAI");
 		break;
 	case POLICY_PROVIDER_BEDROCK:
+		/* The region becomes part of a host name. */
+		if (p->region && (strspn(p->region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
+				  strlen(p->region) || strlen(p->region) > 32))
+			pctx_error(ctx, pnode_get(n, "region"),
+				   "'region' must be an AWS region name: lower-case letters, digits and '-' (e.g. eu-central-1)");
 		if (!p->region)
 			pctx_error(ctx, n, "provider '%s' of type bedrock needs 'region' (e.g. us-east-1)", p->name);
 		if (!p->access_key_id || !p->secret_access_key)
