@@ -18,7 +18,8 @@ endif
 ARCH      := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
 CLANG     ?= clang
-BPFTOOL   ?= bpftool
+# Debian installs bpftool in /usr/sbin, which is not on every user's PATH.
+BPFTOOL   ?= $(shell command -v bpftool 2>/dev/null || echo /usr/sbin/bpftool)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 
@@ -34,13 +35,15 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wvla
+# CFLAGS, CPPFLAGS and LDFLAGS are the user's to add to (make CFLAGS=-O0);
+# the project's own flags are always applied on top.
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 $(WARN) $(HARDEN) -fstack-protector-strong -fPIE \
-	$(SANITIZE) -MMD -MP
-CPPFLAGS += -Iinclude -Iuser -I$(BUILD)/bpf -D_GNU_SOURCE \
-	-DTG_VERSION='"$(VERSION)"'
-LDFLAGS += -pie $(SANITIZE)
-LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lcrypto
+TG_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -fstack-protector-strong -fPIE \
+	$(SANITIZE) -MMD -MP $(CFLAGS)
+TG_CPPFLAGS = -Iinclude -Iuser -I$(BUILD)/bpf -I/usr/include/libnl3 -D_GNU_SOURCE \
+	-DTG_VERSION='"$(VERSION)"' $(CPPFLAGS)
+TG_LDFLAGS = -pie $(SANITIZE) $(LDFLAGS)
+LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lcrypto -lnl-route-3 -lnl-3
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.0.0)-dev
 
@@ -68,7 +71,7 @@ LIB      := $(BUILD)/libtollgate.a
 TOLLGATED := $(BUILD)/tollgated
 TOLLCTL  := $(BUILD)/tollctl
 
-.PHONY: all asan bpf test unit-test bpf-test cli-test fuzz fuzz-smoke run \
+.PHONY: all asan bpf test test-build unit-test bpf-test cli-test fuzz fuzz-smoke run \
 	deps docs check-docs clean
 .DELETE_ON_ERROR:
 .SECONDARY:
@@ -98,35 +101,40 @@ $(LIB_OBJ) $(CTL_OBJ) $(TGD_OBJ): | $(BPF_SKEL)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(TG_CPPFLAGS) $(TG_CFLAGS) -c $< -o $@
 
 # The embedded default policy: the daemon's policy when run without -c.
 $(BUILD)/obj/user/default_policy.o: user/default_policy.S policies/default.yaml
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DTG_DEFAULT_POLICY='"policies/default.yaml"' -c $< -o $@
+	$(CC) $(TG_CPPFLAGS) -DTG_DEFAULT_POLICY='"policies/default.yaml"' -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
 $(TOLLGATED): $(TGD_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(TG_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(TOLLCTL): $(CTL_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(TG_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---- tests ---------------------------------------------------------------
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/guard_page.h
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+	$(CC) $(TG_CPPFLAGS) -Itests/unit $(TG_CFLAGS) $(TG_LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
 
 $(BUILD)/tests/%: tests/bpf/%.c $(LIB) $(BPF_SKEL)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
+	$(CC) $(TG_CPPFLAGS) $(TG_CFLAGS) $(TG_LDFLAGS) -o $@ $< $(LIB) -lcmocka $(LDLIBS)
 
-test: deps all $(UNIT_BIN) $(BPFT_BIN)
+# deps runs to completion before anything compiles, also under make -j.
+test:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory ASAN=$(ASAN) test-build
 	@BUILD=$(BUILD) bash tests/run.sh
+
+test-build: all $(UNIT_BIN) $(BPFT_BIN)
 
 unit-test: all $(UNIT_BIN)
 	@BUILD=$(BUILD) bash tests/run.sh unit
@@ -146,7 +154,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g $(WARN) -Wno-missing-prototypes \
 
 build/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRC) | $(BPF_SKEL)
 	@mkdir -p $(@D)
-	$(CLANG) $(CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
+	$(CLANG) $(TG_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRC) $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_BIN)
@@ -165,7 +173,9 @@ check-docs: $(TOLLCTL)
 
 # ---- run -----------------------------------------------------------------
 
-run: deps all
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory ASAN=$(ASAN) all
 	@echo "tollgated: starting on the embedded default policy (policies/default.yaml)"
 	@exec $(TOLLGATED)
 

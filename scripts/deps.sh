@@ -16,6 +16,8 @@ DEBS=(
 	libyaml-dev libjansson-dev libhyperscan-dev libxxhash-dev libhiredis-dev
 	# tests
 	libcmocka-dev python3
+	# kernel tests: the exporter scrape, promtool, the nftables comparison
+	prometheus-node-exporter prometheus nftables
 )
 
 SUDO=

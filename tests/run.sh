@@ -36,11 +36,13 @@ run() {
 	echo "=== $name"
 	"$@" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
+	local before=$failed
 	count "$out"
 	if [ "$rc" -ne 0 ]; then
 		failed_runners+=("$name (exit $rc)")
-		# A runner that died before printing counts is one failure.
-		grep -qE 'FAILED|[0-9]+ failed' "$out" || failed=$((failed + 1))
+		# A runner that failed without counting a failure (it crashed, or
+		# died after its summary) still counts as one.
+		[ "$failed" -gt "$before" ] || failed=$((failed + 1))
 	fi
 	rm -f "$out"
 }

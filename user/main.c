@@ -130,7 +130,7 @@ static struct policy *tgd_load(const struct tgd *d, struct policy_diags *diags)
 		return policy_load_file(d->config, POLICY_LOAD_RESOLVE_SECRETS, diags);
 	return policy_load_buffer(TGD_EMBEDDED_NAME, tg_default_policy,
 				  (size_t)(tg_default_policy_end - tg_default_policy),
-				  POLICY_LOAD_RESOLVE_SECRETS, diags);
+				  POLICY_LOAD_RESOLVE_SECRETS | POLICY_LOAD_NO_INCLUDE, diags);
 }
 
 /* A failed load, to stderr: every diagnostic, or the errno when there is

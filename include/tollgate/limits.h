@@ -16,9 +16,13 @@
 /* include: nesting, and files in one policy (includes included). */
 #define TG_POLICY_INCLUDE_DEPTH		8
 #define TG_POLICY_FILES_MAX		64
+/* Bytes of all files of one policy together. */
+#define TG_POLICY_TOTAL_MAX		(16u << 20)
 /* YAML nesting and node visits; the visit bound also defeats alias bombs. */
 #define TG_POLICY_DEPTH_MAX		32
 #define TG_POLICY_NODES_MAX		200000
+/* Keys of one mapping in the schema (the decoder tracks them in a bitmap). */
+#define TG_SCHEMA_FIELDS_MAX		64
 /* Errors collected in one run before the loader stops adding them. */
 #define TG_POLICY_ERRORS_MAX		100
 /* Names of tenants, providers, models, ...: [A-Za-z0-9_.-], this long. */

@@ -201,10 +201,19 @@ static bool is_hostname(const char *text)
 	return ok;
 }
 
+static const char *check_text_lines(const char *text, size_t len, bool multiline)
+{
+	struct guarded g;
+	const char *err = policy_check_text(guard(&g, text, len), len, multiline);
+
+	guarded_fini(&g);
+	return err;
+}
+
 static const char *check_text(const char *text, size_t len)
 {
 	struct guarded g;
-	const char *err = policy_check_text(guard(&g, text, len), len);
+	const char *err = policy_check_text(guard(&g, text, len), len, true);
 
 	guarded_fini(&g);
 	return err;
@@ -970,6 +979,14 @@ static void test_policy_check_text_rejects_controls_and_long(void **state)
 	assert_non_null(check_text(big, TG_POLICY_STRING_MAX + 1));
 }
 
+static void test_policy_check_text_single_line_rejects_line_breaks(void **state)
+{
+	(void)state;
+	assert_null(check_text_lines("2024-10-21\t", 11, false));
+	assert_non_null(check_text_lines("2024-10-21\nX-Evil: 1", 21, false));
+	assert_null(check_text_lines("line one\nline two", 17, true));
+}
+
 /* ---- edit distance and formatting ---------------------------------------------------------------- */
 
 static void test_policy_edit_distance(void **state)
@@ -1065,6 +1082,7 @@ int main(void)
 		cmocka_unit_test(test_policy_keyhash_rejects_wrong_length_or_digits),
 		cmocka_unit_test(test_policy_name_rules),
 		cmocka_unit_test(test_policy_check_text_rejects_controls_and_long),
+		cmocka_unit_test(test_policy_check_text_single_line_rejects_line_breaks),
 		cmocka_unit_test(test_policy_edit_distance),
 		cmocka_unit_test(test_policy_format_duration_and_size),
 	};

@@ -223,10 +223,12 @@ static ssize_t key_read(char *buf, size_t size)
 	}
 	if (err)
 		return err;
-	if (len == size)
-		return -E2BIG;
 	if (len && buf[len - 1] == '\n')
 		len--;
+	/* `size` leaves room for the newline and one byte more, so a key of
+	 * exactly the limit fits and anything longer is caught here. */
+	if (len > size - 2)
+		return -E2BIG;
 	return (ssize_t)len;
 }
 

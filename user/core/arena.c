@@ -53,6 +53,10 @@ void *arena_alloc(struct arena *a, size_t size)
 	if (!b || b->size - b->off < need) {
 		size_t bsz = need > a->block_size ? need : a->block_size;
 
+		if (bsz > SIZE_MAX - sizeof(*b)) {
+			errno = ENOMEM;
+			return NULL;
+		}
 		b = malloc(sizeof(*b) + bsz);
 		if (!b)
 			return NULL;

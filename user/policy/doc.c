@@ -61,6 +61,7 @@ static void type_text(FILE *out, const struct pfield *f, const struct seen *v,
 
 	switch (f->type) {
 	case PT_STR: fputs("string", out); break;
+	case PT_TEXT: fputs("text", out); break;
 	case PT_NAME: fputs("name", out); break;
 	case PT_PATH: fputs("file path", out); break;
 	case PT_URLPATH: fputs("HTTP path", out); break;

@@ -31,6 +31,7 @@
 
 struct pfile {
 	const char *name;	/* as shown in errors; arena */
+	const char *from;	/* the file that included it first; NULL: top */
 	char *real;		/* realpath, for include cycles; malloc */
 	yaml_document_t doc;
 	bool has_doc;
@@ -41,6 +42,7 @@ struct pname {
 	const char *name;
 	struct policy_loc loc;
 	const char *what;	/* "provider" — for messages */
+	uint32_t seq;		/* order of reading, across files */
 };
 
 struct pctx {
@@ -58,10 +60,11 @@ struct pctx {
 	struct pname *refs;
 	uint32_t n_refs, cap_refs;
 	/* top-level keys seen, for "set in two files" errors */
-	struct policy_loc top_seen[64];
+	struct policy_loc top_seen[TG_SCHEMA_FIELDS_MAX];
 	const char *include_stack[TG_POLICY_INCLUDE_DEPTH + 1];
 	uint32_t include_depth;
 	bool oom;
+	uint64_t bytes;		/* read so far, all files */
 	bool unreadable;	/* a file failed to read or parse */
 	uint32_t errors;	/* every error, also past TG_POLICY_ERRORS_MAX */
 	int bad_defaults;	/* schema defaults that did not parse: a bug */
@@ -337,7 +340,8 @@ static void name_push(struct pctx *ctx, struct pname **v, uint32_t *n, uint32_t 
 		*v = nv;
 		*cap = nc;
 	}
-	(*v)[(*n)++] = (struct pname){ ns, name, loc, what };
+	(*v)[*n] = (struct pname){ ns, name, loc, what, *n };
+	(*n)++;
 }
 
 static int pname_cmp(const void *a, const void *b)
@@ -350,22 +354,26 @@ static int pname_cmp(const void *a, const void *b)
 	c = strcmp(x->name, y->name);
 	if (c)
 		return c;
-	/* stable by place, so the first definition is reported as first */
-	if (x->loc.file != y->loc.file)
-		return x->loc.file < y->loc.file ? -1 : 1;
-	if (x->loc.line != y->loc.line)
-		return x->loc.line < y->loc.line ? -1 : 1;
-	return x->loc.col < y->loc.col ? -1 : (x->loc.col > y->loc.col);
+	/* in reading order, so the first definition is reported as first */
+	return x->seq < y->seq ? -1 : (x->seq > y->seq);
 }
 
-/* Files are numbered in the order read; order locations by that. */
-static uint32_t file_index(struct pctx *ctx, const char *file)
+/* Sorted by (ns, name): the first definition of `name` in `ns`, or NULL. */
+static const struct pname *pname_find(const struct pname *d, uint32_t nd, enum pns ns,
+				      const char *name)
 {
-	for (uint32_t i = 0; i < ctx->n_files; i++) {
-		if (ctx->files[i]->name == file)
-			return i;
+	uint32_t lo = 0, hi = nd;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = d[mid].ns != ns ? (d[mid].ns < ns ? -1 : 1) : strcmp(d[mid].name, name);
+
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return 0;
+	return lo < nd && d[lo].ns == ns && !strcmp(d[lo].name, name) ? &d[lo] : NULL;
 }
 
 static void check_names(struct pctx *ctx)
@@ -380,13 +388,9 @@ static void check_names(struct pctx *ctx)
 
 		if (first->ns != dup->ns || strcmp(first->name, dup->name))
 			continue;
-		/* report at the later one, in reading order */
-		if (file_index(ctx, first->loc.file) > file_index(ctx, dup->loc.file)) {
-			struct pname *t = first;
-
-			first = dup;
-			dup = t;
-		}
+		/* report against the first one, in reading order */
+		while (first > d && first[-1].ns == dup->ns && !strcmp(first[-1].name, dup->name))
+			first--;
 		error_at(ctx, dup->loc.file, dup->loc.line, dup->loc.col,
 			 "duplicate %s name '%s'; it is already defined at %s:%u:%u",
 			 ns_what[dup->ns], dup->name, first->loc.file,
@@ -394,24 +398,19 @@ static void check_names(struct pctx *ctx)
 	}
 	for (uint32_t i = 0; i < ctx->n_refs; i++) {
 		struct pname *r = &ctx->refs[i];
-		struct pname key = { .ns = r->ns, .name = r->name };
 		const char *best = NULL;
 		unsigned best_d = 3;
-		bool found = false;
 		char defined[256];
 		size_t dl = 0;
 		uint32_t shown = 0, total = 0;
 
-		for (uint32_t j = 0; j < nd; j++) {
-			if (d[j].ns != r->ns)
-				continue;
-			if (!strcmp(d[j].name, key.name)) {
-				found = true;
-				break;
-			}
-		}
-		if (found)
+		if (pname_find(d, nd, r->ns, r->name))
 			continue;
+		/* Past the error cap nobody reads the hint: skip the search. */
+		if (ctx->diags && ctx->diags->truncated) {
+			ctx->errors++;
+			continue;
+		}
 		defined[0] = '\0';
 		for (uint32_t j = 0; j < nd; j++) {
 			unsigned dist;
@@ -554,12 +553,13 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 
 	switch (f->type) {
 	case PT_STR:
+	case PT_TEXT:
 	case PT_PATH:
 	case PT_URLPATH:
 	case PT_NAME: {
 		char *copy;
 
-		err = policy_check_text(s, len);
+		err = policy_check_text(s, len, f->type == PT_TEXT);
 		if (err)
 			break;
 		if (f->type == PT_NAME && !policy_is_name(s, len)) {
@@ -576,7 +576,7 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 			err = "expected an HTTP path starting with '/', without spaces";
 			break;
 		}
-		if (f->type == PT_STR && f->required && len == 0) {
+		if ((f->type == PT_STR || f->type == PT_TEXT) && f->required && len == 0) {
 			err = "must not be empty";
 			break;
 		}
@@ -701,6 +701,8 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 		struct policy_secret *sec;
 
 		err = policy_parse_secret_ref(s, len, &kind, &ref, &rl);
+		if (!err)
+			err = policy_check_text(ref, rl, false);
 		if (err)
 			break;
 		sec = arena_zalloc(ar, sizeof(*sec));
@@ -1045,7 +1047,7 @@ static bool is_root(const struct pschema *s)
 static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 			   const yaml_node_t *n, void *obj)
 {
-	const yaml_node_t *seen[64] = { 0 };
+	const yaml_node_t *seen[TG_SCHEMA_FIELDS_MAX] = { 0 };
 	uint32_t before = ctx_errors(ctx);
 	size_t nfields = 0;
 
@@ -1073,14 +1075,14 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 			continue;
 		}
 		idx = (size_t)(f - s->fields);
-		if (idx < 64 && seen[idx]) {
+		if (idx < TG_SCHEMA_FIELDS_MAX && seen[idx]) {
 			pctx_error(ctx, k, "duplicate key '%s'; it is already set at line %zu",
 				   f->key, seen[idx]->start_mark.line + 1);
 			continue;
 		}
-		if (idx < 64)
+		if (idx < TG_SCHEMA_FIELDS_MAX)
 			seen[idx] = k;
-		if (is_root(s) && idx < 64) {
+		if (is_root(s) && idx < TG_SCHEMA_FIELDS_MAX) {
 			/* Across files: lists concatenate, anything else may be
 			 * set in one file only. */
 			struct policy_loc *first = &ctx->top_seen[idx];
@@ -1097,7 +1099,7 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 	}
 	/* Required keys (the root's are checked once all files are read). */
 	if (!is_root(s)) {
-		for (size_t i = 0; i < nfields && i < 64; i++) {
+		for (size_t i = 0; i < nfields && i < TG_SCHEMA_FIELDS_MAX; i++) {
 			if (s->fields[i].required && !seen[i])
 				pctx_error(ctx, n, "%s is missing required key '%s'",
 					   s->name, s->fields[i].key);
@@ -1244,6 +1246,16 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 			error_at(ctx, shown, 0, 0, "policy is larger than %u bytes", TG_POLICY_FILE_MAX);
 		goto out_close_fd;
 	}
+	if (ctx->bytes + (uint64_t)st.st_size > TG_POLICY_TOTAL_MAX) {
+		ctx->unreadable = true;
+		if (from)
+			pctx_error(ctx, from, "including '%s' takes the policy past %u bytes in all", shown,
+				   TG_POLICY_TOTAL_MAX);
+		else
+			error_at(ctx, shown, 0, 0, "policy is larger than %u bytes", TG_POLICY_TOTAL_MAX);
+		goto out_close_fd;
+	}
+	ctx->bytes += (uint64_t)st.st_size;
 	if (!realpath(path, real))
 		snprintf(real, sizeof(real), "%s", path);
 	for (uint32_t i = 0; i < ctx->n_files; i++) {
@@ -1252,9 +1264,12 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 
 			for (uint32_t j = 0; j < ctx->include_depth; j++)
 				cycle |= !strcmp(ctx->include_stack[j], real);
-			pctx_error(ctx, from, cycle ? "include cycle: '%s' includes itself through %s"
-						    : "'%s' is already included (from %s); a file may be included once",
-				   shown, from_file);
+			if (cycle)
+				pctx_error(ctx, from, "include cycle: '%s' includes itself through %s",
+					   shown, from_file);
+			else
+				pctx_error(ctx, from, "'%s' is already included (from %s); a file may be included once",
+					   shown, ctx->files[i]->from ? ctx->files[i]->from : "the top file");
 			goto out_close_fd;
 		}
 	}
@@ -1274,6 +1289,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 	pf = pfile_new(ctx, shown, real, from);
 	if (!pf)
 		goto out_free_buf;
+	pf->from = from_file;
 	dcopy = strdup(path);
 	if (!dcopy) {
 		ctx->oom = true;
@@ -1290,6 +1306,27 @@ out_close_fd:
 static bool has_glob(const char *s)
 {
 	return strpbrk(s, "*?[") != NULL;
+}
+
+/* "dir/pattern" with dir's own pattern characters escaped. Returns the
+ * length written, or -1 when it does not fit. */
+static int glob_join(char *out, size_t len, const char *dir, const char *pattern)
+{
+	size_t o = 0;
+	int w;
+
+	for (const char *c = dir; *c; c++) {
+		if (strchr("*?[]\\", *c)) {
+			if (o + 1 >= len)
+				return -1;
+			out[o++] = '\\';
+		}
+		if (o + 1 >= len)
+			return -1;
+		out[o++] = *c;
+	}
+	w = snprintf(out + o, len - o, "/%s", pattern);
+	return w < 0 || (size_t)w >= len - o ? -1 : (int)(o + (size_t)w);
 }
 
 /* include: [a.yaml, "tenants/<glob>.yaml"]: paths relative to the including
@@ -1328,11 +1365,29 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 			pctx_error(ctx, e, "'include' entry must be a file path");
 			continue;
 		}
-		if (s[0] == '/')
-			snprintf(path, sizeof(path), "%.*s", (int)len, s);
-		else
-			snprintf(path, sizeof(path), "%s/%.*s", dir, (int)len, s);
-		if (has_glob(path)) {
+		{
+			char entry[PATH_MAX];
+			bool pattern;
+			int w;
+
+			snprintf(entry, sizeof(entry), "%.*s", (int)len, s);
+			pattern = has_glob(entry);
+			/* The directory is taken literally, even when its name
+			 * holds pattern characters. */
+			w = s[0] == '/' ? snprintf(path, sizeof(path), "%s", entry)
+					: pattern ? glob_join(path, sizeof(path), dir, entry)
+						  : snprintf(path, sizeof(path), "%s/%s", dir, entry);
+			if (w < 0 || (size_t)w >= sizeof(path)) {
+				pctx_error(ctx, e, "include path is too long");
+				continue;
+			}
+			if (!pattern) {
+				load_path(ctx, path, path, e, saved->name);
+				ctx->cur = saved;
+				continue;
+			}
+		}
+		{
 			glob_t g;
 			int rc = glob(path, GLOB_ERR, NULL, &g);
 
@@ -1345,10 +1400,7 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 				pctx_error(ctx, e, "cannot expand include pattern '%.*s'", (int)len, s);
 			}
 			globfree(&g);
-			continue;
 		}
-		load_path(ctx, path, path, e, saved->name);
-		ctx->cur = saved;
 	}
 	ctx->include_depth--;
 }
@@ -1360,7 +1412,7 @@ static bool depth_ok(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 {
 	yaml_parser_t yp;
 	yaml_event_t ev;
-	uint32_t depth = 0;
+	uint32_t depth = 0, nodes = 0;
 	bool ok = true;
 
 	if (!yaml_parser_initialize(&yp)) {
@@ -1371,7 +1423,15 @@ static bool depth_ok(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 	while (yaml_parser_parse(&yp, &ev)) {
 		yaml_event_type_t t = ev.type;
 
-		if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+		if ((t == YAML_SCALAR_EVENT || t == YAML_ALIAS_EVENT ||
+		     t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) &&
+		    ++nodes > TG_POLICY_NODES_MAX) {
+			ctx->unreadable = true;
+			error_at(ctx, pf->name, (uint32_t)ev.start_mark.line + 1,
+				 (uint32_t)ev.start_mark.column + 1,
+				 "file holds more than %u YAML nodes", TG_POLICY_NODES_MAX);
+			ok = false;
+		} else if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
 			if (++depth > TG_POLICY_DEPTH_MAX) {
 				ctx->unreadable = true;
 				error_at(ctx, pf->name, (uint32_t)ev.start_mark.line + 1,
@@ -1411,6 +1471,12 @@ static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 		return;
 	}
 	pf->has_doc = true;
+	if (yp.encoding != YAML_UTF8_ENCODING) {
+		ctx->unreadable = true;
+		error_at(ctx, pf->name, 0, 0, "policy must be UTF-8 text (this file is UTF-16)");
+		yaml_parser_delete(&yp);
+		return;
+	}
 	/* One document per file: a second one is almost always a stray
 	 * '---' that would silently be ignored. */
 	{
@@ -1516,7 +1582,7 @@ static void check_root_required(struct pctx *ctx)
 	/* A file that could not be read says all there is to say. */
 	if (ctx->unreadable)
 		return;
-	for (size_t i = 0; s->fields[i].key && i < 64; i++) {
+	for (size_t i = 0; s->fields[i].key && i < TG_SCHEMA_FIELDS_MAX; i++) {
 		if (s->fields[i].required && !ctx->top_seen[i].file)
 			error_at(ctx, ctx->p->path, 0, 0,
 				 "policy is missing required key '%s'", s->fields[i].key);
@@ -1734,7 +1800,11 @@ void policy_key_hash(const char *key, size_t len, char out[72])
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
-	EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL);
+	if (!EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL)) {
+		/* Never a hash of nothing: an impossible value that matches no key. */
+		snprintf(out, 72, "sha256:digest-unavailable");
+		return;
+	}
 	memcpy(out, "sha256:", 7);
 	for (unsigned i = 0; i < 32; i++) {
 		out[7 + 2 * i] = hex[md[i] >> 4];
@@ -1784,7 +1854,7 @@ int policy_schema_self_check(void)
 	int bad = 0;
 
 	if (!p)
-		return -1;
+		return -ENOMEM;
 	ctx.p = p;
 	apply_defaults(&ctx, &policy_root_schema, p);
 	/* Defaults of objects that only appear inside lists or optionally. */

@@ -32,15 +32,17 @@ bool policy_is_name(const char *s, size_t len)
 
 /* Control bytes other than tab and newline have no place in a policy
  * string: they would end up in headers, logs and metrics. */
-const char *policy_check_text(const char *s, size_t len)
+const char *policy_check_text(const char *s, size_t len, bool multiline)
 {
 	if (len > TG_POLICY_STRING_MAX)
 		return "string is too long (at most 4096 bytes)";
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
+		if (c == '\n' && !multiline)
+			return "string holds a line break; this value must be one line (it may end up in a header or a URL)";
 		if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
-			return "string contains a control character; only printable text, tabs and newlines are allowed";
+			return "string contains a control character; only printable text and tabs are allowed";
 	}
 	return NULL;
 }

@@ -16,7 +16,8 @@
 
 bool policy_is_name(const char *s, size_t len);
 bool policy_is_hostname(const char *s, size_t len);
-const char *policy_check_text(const char *s, size_t len);
+/* Printable text (and tabs; line breaks when `multiline`), bounded. */
+const char *policy_check_text(const char *s, size_t len, bool multiline);
 const char *policy_parse_uint(const char *s, size_t len, uint64_t *out);
 const char *policy_parse_f64(const char *s, size_t len, double *out);
 const char *policy_parse_duration(const char *s, size_t len, uint64_t *ms);

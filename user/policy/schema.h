@@ -20,7 +20,8 @@
 #include "policy/policy.h"
 
 enum ptype {
-	PT_STR = 0,	/* any string (no control bytes but tab/newline) */
+	PT_STR = 0,	/* one line of text: no control bytes but tab */
+	PT_TEXT,	/* text that may span lines (prompts, descriptions) */
 	PT_NAME,	/* identifier: [A-Za-z0-9][A-Za-z0-9_.:/-]* */
 	PT_PATH,	/* a file path */
 	PT_URLPATH,	/* an HTTP path: starts with '/' */
