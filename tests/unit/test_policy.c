@@ -1297,6 +1297,81 @@ static void test_policy_include_of_directory_is_error(void **state)
 	policy_diags_fini(&d);
 }
 
+/* A FIFO (or any non-file) named as a policy, an include or a secret file
+ * is refused at once: opening it must not wait for a writer. The load runs
+ * in a child with an alarm so that a regression fails instead of hanging. */
+static void test_policy_fifo_is_refused_without_waiting(void **state)
+{
+	char fifo[PATH_MAX], main_path[PATH_MAX], yaml[PATH_MAX * 2];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	fmt(fifo, sizeof(fifo), "%s/fifo.yaml", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	fmt(yaml, sizeof(yaml),
+	    "version: 1\n"
+	    "include: [fifo.yaml]\n"
+	    "listeners: [{name: a, address: \"127.0.0.1:1\", auth: none}]\n"
+	    "providers: [{name: o, type: openai, api_key: \"${file:%s}\"}]\n", fifo);
+	write_file("fifo-main.yaml", yaml, main_path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct policy_diags d;
+		struct policy *p;
+		bool ok;
+
+		alarm(5);
+		policy_diags_init(&d);
+		p = policy_load_file(fifo, 0, &d);
+		ok = !p && d.n == 1 && strstr(d.v[0].msg, "not a regular file");
+		policy_diags_fini(&d);
+		policy_diags_init(&d);
+		p = policy_load_file(main_path, POLICY_LOAD_RESOLVE_SECRETS, &d);
+		ok = ok && !p && d.n == 1 && d.v[0].line == 2 &&
+		     strstr(d.v[0].msg, "is not a regular file");
+		policy_diags_fini(&d);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_policy_fifo_secret_is_refused_without_waiting(void **state)
+{
+	char fifo[PATH_MAX], main_path[PATH_MAX], yaml[PATH_MAX * 2];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	fmt(fifo, sizeof(fifo), "%s/secret.fifo", tmpdir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	fmt(yaml, sizeof(yaml),
+	    "version: 1\n"
+	    "listeners: [{name: a, address: \"127.0.0.1:1\", auth: none}]\n"
+	    "providers: [{name: o, type: openai, api_key: \"${file:%s}\"}]\n", fifo);
+	write_file("fifo-secret.yaml", yaml, main_path);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct policy_diags d;
+		struct policy *p;
+		bool ok;
+
+		alarm(5);
+		policy_diags_init(&d);
+		p = policy_load_file(main_path, POLICY_LOAD_RESOLVE_SECRETS, &d);
+		ok = !p && d.n == 1 && d.v[0].line == 3 && strstr(d.v[0].msg, "not a regular file");
+		policy_diags_fini(&d);
+		_exit(ok ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_policy_secret_error_names_the_included_file(void **state)
 {
 	char main_path[PATH_MAX], path[PATH_MAX];
@@ -2273,6 +2348,8 @@ int main(void)
 		cmocka_unit_test(test_policy_include_depth_is_bounded),
 		cmocka_unit_test(test_policy_include_of_directory_is_error),
 		cmocka_unit_test(test_policy_secret_error_names_the_included_file),
+		cmocka_unit_test(test_policy_fifo_is_refused_without_waiting),
+		cmocka_unit_test(test_policy_fifo_secret_is_refused_without_waiting),
 		cmocka_unit_test(test_policy_no_include_flag_refuses_include),
 		cmocka_unit_test(test_policy_missing_file_is_error),
 		cmocka_unit_test(test_policy_reports_every_error_in_one_run),

@@ -176,7 +176,7 @@ static void error_at(struct pctx *ctx, const char *file, uint32_t line,
 	va_end(ap);
 }
 
-void pctx_error(struct pctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+void policy_ctx_error(struct pctx *ctx, const yaml_node_t *node, const char *fmt, ...)
 {
 	const char *file = ctx->cur ? ctx->cur->name : ctx->p->path;
 	va_list ap;
@@ -199,7 +199,7 @@ void policy_error_at(struct pctx *ctx, const struct policy_loc *loc, const char 
 	va_end(ap);
 }
 
-void pctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text)
+void policy_ctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text)
 {
 	char hint[192];
 
@@ -208,7 +208,7 @@ void pctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text)
 		error_at(ctx, ctx->p->path, 0, 0, "internal error: bad default URL '%s'", text);
 }
 
-void *pctx_alloc(struct pctx *ctx, size_t size)
+void *policy_ctx_alloc(struct pctx *ctx, size_t size)
 {
 	void *p = arena_zalloc(&ctx->p->arena, size);
 
@@ -217,7 +217,7 @@ void *pctx_alloc(struct pctx *ctx, size_t size)
 	return p;
 }
 
-struct policy_loc pnode_loc(struct pctx *ctx, const yaml_node_t *node)
+struct policy_loc policy_node_loc(struct pctx *ctx, const yaml_node_t *node)
 {
 	struct policy_loc loc = { .file = ctx->cur ? ctx->cur->name : NULL };
 
@@ -292,7 +292,7 @@ static _Thread_local struct pctx *pctx_current;
 
 /* Only valid for the current document: validators call this on the node
  * they were handed, which belongs to it. */
-const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key)
+const yaml_node_t *policy_node_get(const yaml_node_t *node, const char *key)
 {
 	struct pctx *ctx = pctx_current;
 
@@ -313,7 +313,7 @@ const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key)
 	return NULL;
 }
 
-const yaml_node_t *pnode_item(const yaml_node_t *node, uint32_t i)
+const yaml_node_t *policy_node_item(const yaml_node_t *node, uint32_t i)
 {
 	struct pctx *ctx = pctx_current;
 
@@ -470,7 +470,7 @@ static void type_error(struct pctx *ctx, const struct pfield *f, const yaml_node
 {
 	char buf[64];
 
-	pctx_error(ctx, n, "'%s' must be %s, found %s", f->key, type_expect(f),
+	policy_ctx_error(ctx, n, "'%s' must be %s, found %s", f->key, type_expect(f),
 		   node_kind(n, buf, sizeof(buf)));
 }
 
@@ -512,9 +512,9 @@ static void range_error(struct pctx *ctx, const struct pfield *f,
 
 	policy_format_range(f, lo, hi, sizeof(lo));
 	if (f->min == f->max)
-		pctx_error(ctx, n, "'%s' is %s; expected %s", f->key, got, lo);
+		policy_ctx_error(ctx, n, "'%s' is %s; expected %s", f->key, got, lo);
 	else
-		pctx_error(ctx, n, "'%s' is %s, out of range; expected %s to %s",
+		policy_ctx_error(ctx, n, "'%s' is %s, out of range; expected %s to %s",
 			   f->key, got, lo, hi);
 }
 
@@ -588,10 +588,10 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 		*(const char **)slot = copy;
 		if (n && f->defines)
 			name_push(ctx, &ctx->defs, &ctx->n_defs, &ctx->cap_defs,
-				  f->defines, copy, pnode_loc(ctx, n), NULL);
+				  f->defines, copy, policy_node_loc(ctx, n), NULL);
 		if (n && f->refs)
 			name_push(ctx, &ctx->refs, &ctx->n_refs, &ctx->cap_refs,
-				  f->refs, copy, pnode_loc(ctx, n), f->key);
+				  f->refs, copy, policy_node_loc(ctx, n), f->key);
 		return true;
 	}
 	case PT_BOOL:
@@ -620,7 +620,7 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 			return false;
 		if (f->type == PT_U32 && u > UINT32_MAX) {
 			if (n)
-				pctx_error(ctx, n, "'%s' is %s; at most %u", f->key, shown, UINT32_MAX);
+				policy_ctx_error(ctx, n, "'%s' is %s; at most %u", f->key, shown, UINT32_MAX);
 			return false;
 		}
 		if (f->type == PT_U32)
@@ -711,7 +711,7 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 			return false;
 		}
 		sec->kind = kind;
-		sec->loc = pnode_loc(ctx, n);
+		sec->loc = policy_node_loc(ctx, n);
 		*(struct policy_secret **)slot = sec;
 		if (ctx->p->n_secrets % 16 == 0) {
 			struct policy_secret **v =
@@ -737,9 +737,9 @@ static bool decode_scalar(struct pctx *ctx, const struct pfield *f,
 			 * reference belongs, a key pasted as its hash, a URL with
 			 * a password in it. */
 			if (f->type == PT_SECRET || f->type == PT_KEYHASH || f->type == PT_URL)
-				pctx_error(ctx, n, "'%s': %s", f->key, err);
+				policy_ctx_error(ctx, n, "'%s': %s", f->key, err);
 			else
-				pctx_error(ctx, n, "'%s' is '%s': %s", f->key, shown, err);
+				policy_ctx_error(ctx, n, "'%s' is '%s': %s", f->key, shown, err);
 		}
 		return false;
 	}
@@ -752,7 +752,7 @@ static json_t *yaml_to_json(struct pctx *ctx, const yaml_node_t *n)
 
 	if (++ctx->nodes > TG_POLICY_NODES_MAX || ctx->depth >= TG_POLICY_DEPTH_MAX) {
 		if (!ctx->node_limit_hit)
-			pctx_error(ctx, n, "document is too large or too deeply nested (at most %u nodes, %u levels)",
+			policy_ctx_error(ctx, n, "document is too large or too deeply nested (at most %u nodes, %u levels)",
 				   TG_POLICY_NODES_MAX, TG_POLICY_DEPTH_MAX);
 		ctx->node_limit_hit = true;
 		return NULL;
@@ -802,14 +802,14 @@ static json_t *yaml_to_json(struct pctx *ctx, const yaml_node_t *n)
 			const char *ks;
 
 			if (!k || k->type != YAML_SCALAR_NODE) {
-				pctx_error(ctx, k, "mapping keys must be strings");
+				policy_ctx_error(ctx, k, "mapping keys must be strings");
 				json_decref(j);
 				j = NULL;
 				break;
 			}
 			ks = scalar_text(k, &kl);
 			if (kl >= sizeof(key) || memchr(ks, '\0', kl)) {
-				pctx_error(ctx, k, "mapping key is too long (at most 255 bytes) or holds a NUL byte");
+				policy_ctx_error(ctx, k, "mapping key is too long (at most 255 bytes) or holds a NUL byte");
 				json_decref(j);
 				j = NULL;
 				break;
@@ -817,7 +817,7 @@ static json_t *yaml_to_json(struct pctx *ctx, const yaml_node_t *n)
 			memcpy(key, ks, kl);
 			key[kl] = '\0';
 			if (json_object_get(j, key)) {
-				pctx_error(ctx, k, "duplicate key '%s'", key);
+				policy_ctx_error(ctx, k, "duplicate key '%s'", key);
 				json_decref(j);
 				j = NULL;
 				break;
@@ -849,7 +849,7 @@ static void decode_list(struct pctx *ctx, const struct pfield *f,
 	char *arr;
 
 	if (old + items > f->max_items) {
-		pctx_error(ctx, n, "'%s' has %zu entries; at most %u are allowed",
+		policy_ctx_error(ctx, n, "'%s' has %zu entries; at most %u are allowed",
 			   f->key, old + items, f->max_items);
 		return;
 	}
@@ -894,7 +894,7 @@ static void decode_flags(struct pctx *ctx, const struct pfield *f,
 		if (!e)
 			continue;
 		if (e->type != YAML_SCALAR_NODE || is_null(e)) {
-			pctx_error(ctx, e, "'%s' entries must be names; found %s; %s",
+			policy_ctx_error(ctx, e, "'%s' entries must be names; found %s; %s",
 				   f->key, node_kind(e, buf, sizeof(buf)),
 				   expected_names(f->names, NULL, hint, sizeof(hint)));
 			continue;
@@ -906,13 +906,13 @@ static void decode_flags(struct pctx *ctx, const struct pfield *f,
 
 			char b[64];
 
-			pctx_error(ctx, e, "'%s' has unknown entry %s; %s", f->key,
+			policy_ctx_error(ctx, e, "'%s' has unknown entry %s; %s", f->key,
 				   node_kind(e, b, sizeof(b)),
 				   expected_names(f->names, got, hint, sizeof(hint)));
 			continue;
 		}
 		if (*bits & (1u << i)) {
-			pctx_error(ctx, e, "'%s' lists '%s' twice", f->key, f->names[i]);
+			policy_ctx_error(ctx, e, "'%s' lists '%s' twice", f->key, f->names[i]);
 			continue;
 		}
 		*bits |= 1u << i;
@@ -926,7 +926,7 @@ static void decode_field(struct pctx *ctx, const struct pfield *f,
 
 	if (++ctx->nodes > TG_POLICY_NODES_MAX || ctx->depth >= TG_POLICY_DEPTH_MAX) {
 		if (!ctx->node_limit_hit)
-			pctx_error(ctx, n, "document is too large or too deeply nested (at most %u nodes, %u levels)",
+			policy_ctx_error(ctx, n, "document is too large or too deeply nested (at most %u nodes, %u levels)",
 				   TG_POLICY_NODES_MAX, TG_POLICY_DEPTH_MAX);
 		ctx->node_limit_hit = true;
 		return;
@@ -1032,10 +1032,10 @@ static void unknown_key(struct pctx *ctx, const struct pschema *s,
 			*c = '?';
 	}
 	if (best)
-		pctx_error(ctx, k, "unknown key '%s' in %s (did you mean '%s'?); expected one of: %s",
+		policy_ctx_error(ctx, k, "unknown key '%s' in %s (did you mean '%s'?); expected one of: %s",
 			   got, s->name, best, list);
 	else
-		pctx_error(ctx, k, "unknown key '%s' in %s; expected one of: %s",
+		policy_ctx_error(ctx, k, "unknown key '%s' in %s; expected one of: %s",
 			   got, s->name, list);
 }
 
@@ -1064,7 +1064,7 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 		if (!k || !v)
 			continue;
 		if (k->type != YAML_SCALAR_NODE) {
-			pctx_error(ctx, k, "keys of %s must be plain names, found %s",
+			policy_ctx_error(ctx, k, "keys of %s must be plain names, found %s",
 				   s->name, k->type == YAML_MAPPING_NODE ? "a mapping" : "a list");
 			continue;
 		}
@@ -1076,7 +1076,7 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 		}
 		idx = (size_t)(f - s->fields);
 		if (idx < TG_SCHEMA_FIELDS_MAX && seen[idx]) {
-			pctx_error(ctx, k, "duplicate key '%s'; it is already set at line %zu",
+			policy_ctx_error(ctx, k, "duplicate key '%s'; it is already set at line %zu",
 				   f->key, seen[idx]->start_mark.line + 1);
 			continue;
 		}
@@ -1088,12 +1088,12 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 			struct policy_loc *first = &ctx->top_seen[idx];
 
 			if (first->file && f->type != PT_LIST) {
-				pctx_error(ctx, k, "'%s' is already set at %s:%u:%u; a section may be set in one file only (lists such as tenants may be split across files)",
+				policy_ctx_error(ctx, k, "'%s' is already set at %s:%u:%u; a section may be set in one file only (lists such as tenants may be split across files)",
 					   f->key, first->file, first->line, first->col);
 				continue;
 			}
 			if (!first->file)
-				*first = pnode_loc(ctx, k);
+				*first = policy_node_loc(ctx, k);
 		}
 		decode_field(ctx, f, v, obj);
 	}
@@ -1101,7 +1101,7 @@ static void decode_mapping(struct pctx *ctx, const struct pschema *s,
 	if (!is_root(s)) {
 		for (size_t i = 0; i < nfields && i < TG_SCHEMA_FIELDS_MAX; i++) {
 			if (s->fields[i].required && !seen[i])
-				pctx_error(ctx, n, "%s is missing required key '%s'",
+				policy_ctx_error(ctx, n, "%s is missing required key '%s'",
 					   s->name, s->fields[i].key);
 		}
 	}
@@ -1190,7 +1190,7 @@ static struct pfile *pfile_new(struct pctx *ctx, const char *name, const char *r
 	struct pfile *pf;
 
 	if (ctx->n_files >= TG_POLICY_FILES_MAX) {
-		pctx_error(ctx, from, "too many policy files (at most %u, includes included)",
+		policy_ctx_error(ctx, from, "too many policy files (at most %u, includes included)",
 			   TG_POLICY_FILES_MAX);
 		return NULL;
 	}
@@ -1225,7 +1225,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 		err = errno;
 		ctx->unreadable = true;
 		if (from)
-			pctx_error(ctx, from, "cannot read included file '%s': %s", shown, strerror(err));
+			policy_ctx_error(ctx, from, "cannot read included file '%s': %s", shown, strerror(err));
 		else
 			error_at(ctx, shown, 0, 0, "cannot read policy: %s", strerror(err));
 		return;
@@ -1233,7 +1233,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
 		ctx->unreadable = true;
 		if (from)
-			pctx_error(ctx, from, "included '%s' is not a regular file", shown);
+			policy_ctx_error(ctx, from, "included '%s' is not a regular file", shown);
 		else
 			error_at(ctx, shown, 0, 0, "policy is not a regular file");
 		goto out_close_fd;
@@ -1241,7 +1241,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 	if ((uint64_t)st.st_size > TG_POLICY_FILE_MAX) {
 		ctx->unreadable = true;
 		if (from)
-			pctx_error(ctx, from, "included '%s' is larger than %u bytes", shown, TG_POLICY_FILE_MAX);
+			policy_ctx_error(ctx, from, "included '%s' is larger than %u bytes", shown, TG_POLICY_FILE_MAX);
 		else
 			error_at(ctx, shown, 0, 0, "policy is larger than %u bytes", TG_POLICY_FILE_MAX);
 		goto out_close_fd;
@@ -1249,7 +1249,7 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 	if (ctx->bytes + (uint64_t)st.st_size > TG_POLICY_TOTAL_MAX) {
 		ctx->unreadable = true;
 		if (from)
-			pctx_error(ctx, from, "including '%s' takes the policy past %u bytes in all", shown,
+			policy_ctx_error(ctx, from, "including '%s' takes the policy past %u bytes in all", shown,
 				   TG_POLICY_TOTAL_MAX);
 		else
 			error_at(ctx, shown, 0, 0, "policy is larger than %u bytes", TG_POLICY_TOTAL_MAX);
@@ -1265,10 +1265,10 @@ static void load_path(struct pctx *ctx, const char *path, const char *shown,
 			for (uint32_t j = 0; j < ctx->include_depth; j++)
 				cycle |= !strcmp(ctx->include_stack[j], real);
 			if (cycle)
-				pctx_error(ctx, from, "include cycle: '%s' includes itself through %s",
+				policy_ctx_error(ctx, from, "include cycle: '%s' includes itself through %s",
 					   shown, from_file);
 			else
-				pctx_error(ctx, from, "'%s' is already included (from %s); a file may be included once",
+				policy_ctx_error(ctx, from, "'%s' is already included (from %s); a file may be included once",
 					   shown, ctx->files[i]->from ? ctx->files[i]->from : "the top file");
 			goto out_close_fd;
 		}
@@ -1335,14 +1335,14 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 			const char *dir)
 {
 	if (ctx->flags & POLICY_LOAD_NO_INCLUDE) {
-		pctx_error(ctx, inc, "'include' is not allowed in this policy (it has no directory to include from)");
+		policy_ctx_error(ctx, inc, "'include' is not allowed in this policy (it has no directory to include from)");
 		return;
 	}
 	/* Shape errors were reported when 'include' was decoded. */
 	if (inc->type != YAML_SEQUENCE_NODE)
 		return;
 	if (ctx->include_depth >= TG_POLICY_INCLUDE_DEPTH) {
-		pctx_error(ctx, inc, "includes nest deeper than %u levels", TG_POLICY_INCLUDE_DEPTH);
+		policy_ctx_error(ctx, inc, "includes nest deeper than %u levels", TG_POLICY_INCLUDE_DEPTH);
 		return;
 	}
 	ctx->include_stack[ctx->include_depth++] = pf->real ? pf->real : pf->name;
@@ -1362,7 +1362,7 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 		if (len == 0 || memchr(s, '\n', len))
 			continue;	/* reported when decoded */
 		if (memchr(s, '\0', len) || len >= PATH_MAX / 2) {
-			pctx_error(ctx, e, "'include' entry must be a file path");
+			policy_ctx_error(ctx, e, "'include' entry must be a file path");
 			continue;
 		}
 		{
@@ -1378,7 +1378,7 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 					: pattern ? glob_join(path, sizeof(path), dir, entry)
 						  : snprintf(path, sizeof(path), "%s/%s", dir, entry);
 			if (w < 0 || (size_t)w >= sizeof(path)) {
-				pctx_error(ctx, e, "include path is too long");
+				policy_ctx_error(ctx, e, "include path is too long");
 				continue;
 			}
 			if (!pattern) {
@@ -1397,7 +1397,7 @@ static void do_includes(struct pctx *ctx, struct pfile *pf, const yaml_node_t *i
 					ctx->cur = saved;
 				}
 			} else if (rc != GLOB_NOMATCH) {
-				pctx_error(ctx, e, "cannot expand include pattern '%.*s'", (int)len, s);
+				policy_ctx_error(ctx, e, "cannot expand include pattern '%.*s'", (int)len, s);
 			}
 			globfree(&g);
 		}
@@ -1504,13 +1504,13 @@ static void load_doc(struct pctx *ctx, struct pfile *pf, const char *buf, size_t
 	if (root->type != YAML_MAPPING_NODE) {
 		char b[64];
 
-		pctx_error(ctx, root, "a policy must be a mapping of sections (server, listeners, tenants, ...), found %s",
+		policy_ctx_error(ctx, root, "a policy must be a mapping of sections (server, listeners, tenants, ...), found %s",
 			   node_kind(root, b, sizeof(b)));
 		ctx->unreadable = true;	/* nothing else to say of it */
 		return;
 	}
 	decode_mapping(ctx, &policy_root_schema, root, ctx->p);
-	inc = pnode_get(root, "include");
+	inc = policy_node_get(root, "include");
 	if (inc)
 		do_includes(ctx, pf, inc, dir);
 }

@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "policy/scalar.h"
@@ -203,7 +204,7 @@ static void route_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_route *r = obj;
 
-	r->loc = pnode_loc(ctx, n);
+	r->loc = policy_node_loc(ctx, n);
 }
 
 static const struct pschema route_schema = {
@@ -216,17 +217,17 @@ static void listener_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_listener *l = obj;
 
-	l->loc = pnode_loc(ctx, n);
-	l->address_loc = pnode_loc(ctx, pnode_get(n, "address"));
+	l->loc = policy_node_loc(ctx, n);
+	l->address_loc = policy_node_loc(ctx, policy_node_get(n, "address"));
 	/* No authentication is only ever safe where the network cannot
 	 * reach: a policy that exposes an unauthenticated listener is
 	 * refused rather than warned about. */
 	if (l->auth == POLICY_AUTH_NONE && !policy_sockaddr_is_loopback(&l->address))
-		pctx_error(ctx, pnode_get(n, "auth"),
+		policy_ctx_error(ctx, policy_node_get(n, "auth"),
 			   "'auth: none' is allowed only on a loopback address (127.0.0.0/8 or ::1); listener '%s' binds %s — use 'auth: api_key'",
 			   l->name, l->address.text);
 	if (!l->endpoints && !l->n_routes)
-		pctx_error(ctx, n, "listener '%s' serves nothing: give it 'endpoints' or 'routes'",
+		policy_ctx_error(ctx, n, "listener '%s' serves nothing: give it 'endpoints' or 'routes'",
 			   l->name);
 }
 
@@ -270,9 +271,9 @@ static void upstream_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_upstream *u = obj;
 
-	u->loc = pnode_loc(ctx, n);
+	u->loc = policy_node_loc(ctx, n);
 	if (!u->n_servers)
-		pctx_error(ctx, pnode_get(n, "servers"), "upstream '%s' lists no servers", u->name);
+		policy_ctx_error(ctx, policy_node_get(n, "servers"), "upstream '%s' lists no servers", u->name);
 }
 
 static const struct pfield upstream_fields[] = {
@@ -322,9 +323,9 @@ static void budget_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_budget *b = obj;
 
-	b->loc = pnode_loc(ctx, n);
+	b->loc = policy_node_loc(ctx, n);
 	if (!b->tokens && b->cost == 0)
-		pctx_error(ctx, n, "budget sets neither 'tokens' nor 'cost'; give at least one");
+		policy_ctx_error(ctx, n, "budget sets neither 'tokens' nor 'cost'; give at least one");
 }
 
 static const struct pfield budget_fields[] = {
@@ -349,7 +350,7 @@ static void key_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_key *k = obj;
 
-	k->loc = pnode_loc(ctx, n);
+	k->loc = policy_node_loc(ctx, n);
 }
 
 static const struct pfield key_fields[] = {
@@ -386,18 +387,18 @@ static void tenant_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_tenant *t = obj;
 
-	t->loc = pnode_loc(ctx, n);
+	t->loc = policy_node_loc(ctx, n);
 	if (t->n_prefixes) {
-		const yaml_node_t *list = pnode_get(n, "prefixes");
+		const yaml_node_t *list = policy_node_get(n, "prefixes");
 
-		t->prefix_locs = pctx_alloc(ctx, t->n_prefixes * sizeof(*t->prefix_locs));
+		t->prefix_locs = policy_ctx_alloc(ctx, t->n_prefixes * sizeof(*t->prefix_locs));
 		for (uint32_t i = 0; t->prefix_locs && i < t->n_prefixes; i++)
-			t->prefix_locs[i] = pnode_loc(ctx, pnode_item(list, i));
+			t->prefix_locs[i] = policy_node_loc(ctx, policy_node_item(list, i));
 	}
 	for (uint32_t i = 0; i < t->n_keys; i++) {
 		for (uint32_t j = 0; j < i; j++) {
 			if (!memcmp(t->keys[i].sha256, t->keys[j].sha256, 32))
-				pctx_error(ctx, pnode_get(n, "keys"),
+				policy_ctx_error(ctx, policy_node_get(n, "keys"),
 					   "keys '%s' and '%s' of tenant '%s' have the same hash",
 					   t->keys[j].name, t->keys[i].name, t->name);
 		}
@@ -449,18 +450,18 @@ static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_provider *p = obj;
 	const char *type = provider_types[p->type];
 
-	p->loc = pnode_loc(ctx, n);
+	p->loc = policy_node_loc(ctx, n);
 	switch (p->type) {
 	case POLICY_PROVIDER_AZURE_OPENAI:
 		if (!p->base_url.text)
-			pctx_error(ctx, n, "provider '%s' of type azure_openai needs 'base_url' (https://RESOURCE.openai.azure.com)", p->name);
+			policy_ctx_error(ctx, n, "provider '%s' of type azure_openai needs 'base_url' (https://RESOURCE.openai.azure.com)", p->name);
 		if (!p->api_version)
-			pctx_error(ctx, n, "provider '%s' of type azure_openai needs 'api_version' (e.g. 2024-10-21)", p->name);
+			policy_ctx_error(ctx, n, "provider '%s' of type azure_openai needs 'api_version' (e.g. 2024-10-21)", p->name);
 		/* fallthrough */
 	case POLICY_PROVIDER_ANTHROPIC:
 	case POLICY_PROVIDER_GEMINI:
 		if (!p->api_key)
-			pctx_error(ctx, n, "provider '%s' of type %s needs 'api_key' (e.g. ${env:%s_API_KEY})",
+			policy_ctx_error(ctx, n, "provider '%s' of type %s needs 'api_key' (e.g. ${env:%s_API_KEY})",
 				   p->name, type, p->type == POLICY_PROVIDER_GEMINI ? "GEMINI" :
 				   p->type == POLICY_PROVIDER_ANTHROPIC ? "ANTHROPIC" : "AZURE_OPENAI");
 		break;
@@ -468,36 +469,36 @@ static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 		/* The region becomes part of a host name. */
 		if (p->region && (strspn(p->region, "abcdefghijklmnopqrstuvwxyz0123456789-") !=
 				  strlen(p->region) || strlen(p->region) > 32))
-			pctx_error(ctx, pnode_get(n, "region"),
+			policy_ctx_error(ctx, policy_node_get(n, "region"),
 				   "'region' must be an AWS region name: lower-case letters, digits and '-' (e.g. eu-central-1)");
 		if (!p->region)
-			pctx_error(ctx, n, "provider '%s' of type bedrock needs 'region' (e.g. us-east-1)", p->name);
+			policy_ctx_error(ctx, n, "provider '%s' of type bedrock needs 'region' (e.g. us-east-1)", p->name);
 		if (!p->access_key_id || !p->secret_access_key)
-			pctx_error(ctx, n, "provider '%s' of type bedrock needs 'access_key_id' and 'secret_access_key'", p->name);
+			policy_ctx_error(ctx, n, "provider '%s' of type bedrock needs 'access_key_id' and 'secret_access_key'", p->name);
 		if (p->api_key)
-			pctx_error(ctx, pnode_get(n, "api_key"), "provider '%s' of type bedrock signs requests with 'access_key_id' and 'secret_access_key'; 'api_key' is not used", p->name);
+			policy_ctx_error(ctx, policy_node_get(n, "api_key"), "provider '%s' of type bedrock signs requests with 'access_key_id' and 'secret_access_key'; 'api_key' is not used", p->name);
 		break;
 	case POLICY_PROVIDER_OPENAI:
 		/* api_key is optional: OpenAI-compatible servers often need none */
 		break;
 	}
 	if (p->type != POLICY_PROVIDER_BEDROCK && (p->access_key_id || p->secret_access_key))
-		pctx_error(ctx, n, "'access_key_id' and 'secret_access_key' are for bedrock providers; '%s' is %s",
+		policy_ctx_error(ctx, n, "'access_key_id' and 'secret_access_key' are for bedrock providers; '%s' is %s",
 			   p->name, type);
 	if (p->type != POLICY_PROVIDER_AZURE_OPENAI && p->api_version)
-		pctx_error(ctx, pnode_get(n, "api_version"), "'api_version' is for azure_openai providers; '%s' is %s",
+		policy_ctx_error(ctx, policy_node_get(n, "api_version"), "'api_version' is for azure_openai providers; '%s' is %s",
 			   p->name, type);
 	if (p->type != POLICY_PROVIDER_BEDROCK && p->region)
-		pctx_error(ctx, pnode_get(n, "region"), "'region' is for bedrock providers; '%s' is %s",
+		policy_ctx_error(ctx, policy_node_get(n, "region"), "'region' is for bedrock providers; '%s' is %s",
 			   p->name, type);
 	if (!p->base_url.text) {
 		char url[160];
 
 		if (default_base_urls[p->type]) {
-			pctx_set_url(ctx, &p->base_url, default_base_urls[p->type]);
+			policy_ctx_set_url(ctx, &p->base_url, default_base_urls[p->type]);
 		} else if (p->type == POLICY_PROVIDER_BEDROCK && p->region) {
 			snprintf(url, sizeof(url), "https://bedrock-runtime.%s.amazonaws.com", p->region);
-			pctx_set_url(ctx, &p->base_url, url);
+			policy_ctx_set_url(ctx, &p->base_url, url);
 		}
 	}
 }
@@ -550,17 +551,17 @@ static void model_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_model *m = obj;
 
-	m->loc = pnode_loc(ctx, n);
+	m->loc = policy_node_loc(ctx, n);
 	if (!m->upstream)
 		m->upstream = m->name;
 	for (uint32_t i = 0; i < m->n_fallback; i++) {
-		const yaml_node_t *item = pnode_item(pnode_get(n, "fallback"), i);
+		const yaml_node_t *item = policy_node_item(policy_node_get(n, "fallback"), i);
 
 		if (!strcmp(m->fallback[i], m->name))
-			pctx_error(ctx, item, "model '%s' lists itself as a fallback", m->name);
+			policy_ctx_error(ctx, item, "model '%s' lists itself as a fallback", m->name);
 		for (uint32_t j = 0; j < i; j++) {
 			if (!strcmp(m->fallback[i], m->fallback[j]))
-				pctx_error(ctx, item, "model '%s' lists fallback '%s' twice",
+				policy_ctx_error(ctx, item, "model '%s' lists fallback '%s' twice",
 					   m->name, m->fallback[i]);
 		}
 	}
@@ -609,10 +610,10 @@ static void semroute_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_semantic_route *r = obj;
 
-	r->loc = pnode_loc(ctx, n);
-	r->model_loc = pnode_loc(ctx, pnode_get(n, "model"));
+	r->loc = policy_node_loc(ctx, n);
+	r->model_loc = policy_node_loc(ctx, policy_node_get(n, "model"));
 	if (!r->n_examples && !r->n_keywords)
-		pctx_error(ctx, n, "semantic route '%s' has neither 'examples' nor 'keywords'; give example prompts to learn from",
+		policy_ctx_error(ctx, n, "semantic route '%s' has neither 'examples' nor 'keywords'; give example prompts to learn from",
 			   r->name);
 }
 
@@ -643,10 +644,10 @@ static void router_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_router *r = obj;
 
 	((struct policy *)((char *)r - offsetof(struct policy, router)))->router_loc =
-		pnode_loc(ctx, pnode_get(n, "default_model") ? pnode_get(n, "default_model") : n);
+		policy_node_loc(ctx, policy_node_get(n, "default_model") ? policy_node_get(n, "default_model") : n);
 
 	if (r->n_routes && !r->default_model)
-		pctx_error(ctx, n, "router has routes but no 'default_model' for prompts that match none");
+		policy_ctx_error(ctx, n, "router has routes but no 'default_model' for prompts that match none");
 }
 
 static const struct pfield router_fields[] = {
@@ -691,7 +692,7 @@ static void pattern_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_pattern *p = obj;
 
-	p->loc = pnode_loc(ctx, pnode_get(n, "regex"));
+	p->loc = policy_node_loc(ctx, policy_node_get(n, "regex"));
 }
 
 static const struct pfield pattern_fields[] = {
@@ -729,7 +730,7 @@ static void guard_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_guard *g = obj;
 
-	g->loc = pnode_loc(ctx, n);
+	g->loc = policy_node_loc(ctx, n);
 }
 
 static const struct pfield guard_fields[] = {
@@ -754,7 +755,7 @@ static void mcp_server_validate(struct pctx *ctx, const yaml_node_t *n, void *ob
 {
 	struct policy_mcp_server *s = obj;
 
-	s->loc = pnode_loc(ctx, n);
+	s->loc = policy_node_loc(ctx, n);
 }
 
 static const struct pfield mcp_server_fields[] = {
@@ -782,7 +783,7 @@ static void mcp_tool_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_mcp_tool *t = obj;
 	int depth = 0;
 
-	t->loc = pnode_loc(ctx, n);
+	t->loc = policy_node_loc(ctx, n);
 	/* Path parameters: {name}, not nested, closed. */
 	for (const char *c = t->path; *c; c++) {
 		if (*c == '{' && depth++)
@@ -791,7 +792,7 @@ static void mcp_tool_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 			break;
 	}
 	if (depth)
-		pctx_error(ctx, pnode_get(n, "path"),
+		policy_ctx_error(ctx, policy_node_get(n, "path"),
 			   "path '%s' has unbalanced '{' '}'; parameters are written {name}", t->path);
 }
 
@@ -817,15 +818,15 @@ static void mcp_bridge_validate(struct pctx *ctx, const yaml_node_t *n, void *ob
 {
 	struct policy_mcp_bridge *b = obj;
 
-	b->loc = pnode_loc(ctx, n);
+	b->loc = policy_node_loc(ctx, n);
 	if (!b->n_tools && !b->openapi)
-		pctx_error(ctx, n, "bridge '%s' offers no tools: give 'tools' or an 'openapi' document", b->name);
+		policy_ctx_error(ctx, n, "bridge '%s' offers no tools: give 'tools' or an 'openapi' document", b->name);
 	for (uint32_t i = 0; i < b->n_tools; i++) {
 		for (uint32_t j = 0; j < i; j++) {
 			if (!strcmp(b->tools[i].name, b->tools[j].name)) {
 				const struct policy_loc *l = &b->tools[i].loc;
 
-				pctx_error(ctx, n, "bridge '%s' has two tools named '%s' (the second at line %u)",
+				policy_ctx_error(ctx, n, "bridge '%s' has two tools named '%s' (the second at line %u)",
 					   b->name, b->tools[i].name, l->line);
 			}
 		}
@@ -855,12 +856,12 @@ static void tool_allow_validate(struct pctx *ctx, const yaml_node_t *n, void *ob
 {
 	struct policy_tool_allow *a = obj;
 
-	a->loc = pnode_loc(ctx, n);
+	a->loc = policy_node_loc(ctx, n);
 	for (uint32_t i = 0; i < a->n_tools; i++) {
 		const char *g = a->tools[i];
 
 		if (!*g || strspn(g, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-/:*?") != strlen(g))
-			pctx_error(ctx, pnode_item(pnode_get(n, "tools"), i),
+			policy_ctx_error(ctx, policy_node_item(policy_node_get(n, "tools"), i),
 				   "tool pattern '%.64s' may hold only name characters and the wildcards * and ?", g);
 	}
 }
@@ -904,7 +905,7 @@ static void agent_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_a2a_agent *a = obj;
 
-	a->loc = pnode_loc(ctx, n);
+	a->loc = policy_node_loc(ctx, n);
 }
 
 static const struct pfield agent_fields[] = {
@@ -931,7 +932,7 @@ static void agent_allow_validate(struct pctx *ctx, const yaml_node_t *n, void *o
 {
 	struct policy_agent_allow *a = obj;
 
-	a->loc = pnode_loc(ctx, n);
+	a->loc = policy_node_loc(ctx, n);
 }
 
 static const struct pfield agent_allow_fields[] = {
@@ -981,7 +982,7 @@ static void audit_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_audit *a = obj;
 
 	if (a->enabled && !a->path)
-		pctx_error(ctx, n, "audit is enabled but has no 'path'");
+		policy_ctx_error(ctx, n, "audit is enabled but has no 'path'");
 }
 
 static const struct pfield audit_fields[] = {
@@ -1018,7 +1019,7 @@ static void traces_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_traces *t = obj;
 
 	if (t->enabled && !t->endpoint.text)
-		pctx_error(ctx, n, "traces are enabled but have no 'endpoint' (an OTLP/HTTP collector URL)");
+		policy_ctx_error(ctx, n, "traces are enabled but have no 'endpoint' (an OTLP/HTTP collector URL)");
 }
 
 static const struct pfield traces_fields[] = {
@@ -1074,15 +1075,15 @@ static void kernel_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	struct policy_kernel *k = obj;
 
 	if (k->enabled && !k->n_interfaces)
-		pctx_error(ctx, n, "kernel is enabled but lists no 'interfaces' to attach to");
+		policy_ctx_error(ctx, n, "kernel is enabled but lists no 'interfaces' to attach to");
 	for (uint32_t i = 0; i < k->n_interfaces; i++) {
-		const yaml_node_t *item = pnode_item(pnode_get(n, "interfaces"), i);
+		const yaml_node_t *item = policy_node_item(policy_node_get(n, "interfaces"), i);
 		const char *ifn = k->interfaces[i];
 		size_t len = strlen(ifn);
 
 		if (!len || len >= IFNAMSIZ || strpbrk(ifn, "/ \t\n:") ||
 		    !strcmp(ifn, ".") || !strcmp(ifn, "..")) {
-			pctx_error(ctx, item,
+			policy_ctx_error(ctx, item,
 				   "'%.64s' is not a valid interface name (1 to %d characters, no '/', ':' or spaces)",
 				   strpbrk(ifn, "\t\n") ? "(name with a line break)" : ifn,
 				   IFNAMSIZ - 1);
@@ -1090,12 +1091,12 @@ static void kernel_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 		}
 		for (uint32_t j = 0; j < i; j++) {
 			if (!strcmp(ifn, k->interfaces[j]))
-				pctx_error(ctx, item, "interface '%s' is listed twice", ifn);
+				policy_ctx_error(ctx, item, "interface '%s' is listed twice", ifn);
 		}
 	}
 	if (strncmp(k->pin_path, "/sys/fs/bpf/", 12) || strstr(k->pin_path, "/../") ||
 	    (strlen(k->pin_path) >= 3 && !strcmp(k->pin_path + strlen(k->pin_path) - 3, "/..")))
-		pctx_error(ctx, pnode_get(n, "pin_path"),
+		policy_ctx_error(ctx, policy_node_get(n, "pin_path"),
 			   "'pin_path' must be a directory under /sys/fs/bpf/ (the BPF file system), without '..'");
 }
 
@@ -1186,15 +1187,144 @@ bool policy_sockaddr_is_loopback(const struct policy_sockaddr *a)
 	return !memcmp(a->addr, v6_loopback, 16);
 }
 
-static bool cidr_equal(const struct policy_cidr *a, const struct policy_cidr *b)
-{
-	return a->family == b->family && a->len == b->len && !memcmp(a->addr, b->addr, 16);
-}
 
 static bool sockaddr_equal(const struct policy_sockaddr *a, const struct policy_sockaddr *b)
 {
 	return a->family == b->family && a->port == b->port && a->port &&
 	       !memcmp(a->addr, b->addr, 16);
+}
+
+/* An occurrence of a prefix or key: which tenant, which entry. Sorting
+ * these finds repeats in O(n log n) for policies with many tenants. */
+struct occ {
+	const void *val;
+	uint32_t tenant;
+	uint32_t idx;
+	uint32_t first_tenant;	/* set on repeats: the tenant seen first */
+	uint32_t first_idx;
+	bool repeat;
+};
+
+static size_t occ_size;	/* bytes compared: set before sorting (single-threaded use below) */
+
+static int occ_cmp_val(const void *a, const void *b)
+{
+	const struct occ *x = a, *y = b;
+	int c = memcmp(x->val, y->val, occ_size);
+
+	if (c)
+		return c;
+	if (x->tenant != y->tenant)
+		return x->tenant < y->tenant ? -1 : 1;
+	return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+static int occ_cmp_place(const void *a, const void *b)
+{
+	const struct occ *x = a, *y = b;
+
+	if (x->tenant != y->tenant)
+		return x->tenant < y->tenant ? -1 : 1;
+	return x->idx < y->idx ? -1 : (x->idx > y->idx);
+}
+
+/* Sorts `v` by value and moves every repeat (with its first occurrence
+ * noted) to the front, in reading order. Returns how many repeats. */
+static size_t occ_repeats(struct occ *v, size_t n, size_t size)
+{
+	size_t nrep = 0;
+
+	occ_size = size;
+	qsort(v, n, sizeof(*v), occ_cmp_val);
+	/* Mark first: nothing moves while groups are being walked. */
+	for (size_t i = 1, first = 0; i < n; i++) {
+		if (memcmp(v[i].val, v[first].val, size)) {
+			first = i;
+			continue;
+		}
+		v[i].repeat = true;
+		v[i].first_tenant = v[first].tenant;
+		v[i].first_idx = v[first].idx;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].repeat)
+			v[nrep++] = v[i];
+	}
+	qsort(v, nrep, sizeof(*v), occ_cmp_place);
+	return nrep;
+}
+
+static void check_unique_prefixes(struct pctx *ctx, const struct policy *p)
+{
+	struct occ *v;
+	size_t n = 0, nrep;
+
+	for (uint32_t i = 0; i < p->n_tenants; i++)
+		n += p->tenants[i].n_prefixes;
+	if (n < 2)
+		return;
+	v = calloc(n, sizeof(*v));
+	if (!v) {
+		policy_ctx_error(ctx, NULL, "out of memory checking prefixes");
+		return;
+	}
+	n = 0;
+	for (uint32_t i = 0; i < p->n_tenants; i++) {
+		for (uint32_t a = 0; a < p->tenants[i].n_prefixes; a++)
+			v[n++] = (struct occ){ .val = &p->tenants[i].prefixes[a], .tenant = i, .idx = a };
+	}
+	nrep = occ_repeats(v, n, sizeof(struct policy_cidr));
+	for (size_t r = 0; r < nrep; r++) {
+		const struct policy_tenant *t = &p->tenants[v[r].tenant];
+		const struct policy_tenant *o = &p->tenants[v[r].first_tenant];
+		const struct policy_cidr *c = &t->prefixes[v[r].idx];
+		const struct policy_loc *at = t->prefix_locs ? &t->prefix_locs[v[r].idx] : &t->loc;
+		char txt[INET6_ADDRSTRLEN];
+
+		inet_ntop(c->family == 4 ? AF_INET : AF_INET6, c->addr, txt, sizeof(txt));
+		if (o == t)
+			policy_error_at(ctx, at, "tenant '%s' lists prefix %s/%u twice",
+					t->name, txt, c->len);
+		else
+			policy_error_at(ctx, at,
+					"tenant '%s' claims prefix %s/%u, which tenant '%s' already claims; a prefix may belong to one tenant",
+					t->name, txt, c->len, o->name);
+	}
+	free(v);
+}
+
+static void check_unique_keys(struct pctx *ctx, const struct policy *p)
+{
+	struct occ *v;
+	size_t n = 0, nrep;
+
+	for (uint32_t i = 0; i < p->n_tenants; i++)
+		n += p->tenants[i].n_keys;
+	if (n < 2)
+		return;
+	v = calloc(n, sizeof(*v));
+	if (!v) {
+		policy_ctx_error(ctx, NULL, "out of memory checking keys");
+		return;
+	}
+	n = 0;
+	for (uint32_t i = 0; i < p->n_tenants; i++) {
+		for (uint32_t a = 0; a < p->tenants[i].n_keys; a++)
+			v[n++] = (struct occ){ .val = p->tenants[i].keys[a].sha256, .tenant = i, .idx = a };
+	}
+	nrep = occ_repeats(v, n, 32);
+	for (size_t r = 0; r < nrep; r++) {
+		const struct policy_tenant *t = &p->tenants[v[r].tenant];
+		const struct policy_tenant *o = &p->tenants[v[r].first_tenant];
+
+		/* Within one tenant the tenant's own check has said it. */
+		if (o == t)
+			continue;
+		policy_error_at(ctx, &t->keys[v[r].idx].loc,
+				"key '%s' of tenant '%s' has the same hash as key '%s' of tenant '%s'; a key may belong to one tenant",
+				t->keys[v[r].idx].name, t->name, o->keys[v[r].first_idx].name, o->name);
+	}
+	free(v);
 }
 
 static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
@@ -1203,7 +1333,7 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 
 	(void)n;
 	if (!p->n_listeners)
-		pctx_error(ctx, NULL, "policy defines no listeners; add one under 'listeners'");
+		policy_ctx_error(ctx, NULL, "policy defines no listeners; add one under 'listeners'");
 	for (uint32_t i = 0; i < p->n_listeners; i++) {
 		const struct policy_listener *l = &p->listeners[i];
 
@@ -1227,47 +1357,8 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	}
 	/* One prefix in two tenants would make the kernel's choice arbitrary,
 	 * and one key in two tenants the proxy's. */
-	for (uint32_t i = 0; i < p->n_tenants; i++) {
-		const struct policy_tenant *t = &p->tenants[i];
-
-		for (uint32_t a = 0; a < t->n_prefixes; a++) {
-			for (uint32_t j = 0; j <= i; j++) {
-				const struct policy_tenant *o = &p->tenants[j];
-				uint32_t lim = j == i ? a : o->n_prefixes;
-
-				for (uint32_t b = 0; b < lim; b++) {
-					char txt[INET6_ADDRSTRLEN];
-
-					if (!cidr_equal(&t->prefixes[a], &o->prefixes[b]))
-						continue;
-					inet_ntop(t->prefixes[a].family == 4 ? AF_INET : AF_INET6,
-						  t->prefixes[a].addr, txt, sizeof(txt));
-					const struct policy_loc *at = t->prefix_locs ? &t->prefix_locs[a] : &t->loc;
-
-					if (o == t)
-						policy_error_at(ctx, at,
-								"tenant '%s' lists prefix %s/%u twice",
-								t->name, txt, t->prefixes[a].len);
-					else
-						policy_error_at(ctx, at,
-								"tenant '%s' claims prefix %s/%u, which tenant '%s' already claims; a prefix may belong to one tenant",
-								t->name, txt, t->prefixes[a].len, o->name);
-				}
-			}
-		}
-		for (uint32_t a = 0; a < t->n_keys; a++) {
-			for (uint32_t j = 0; j < i; j++) {
-				const struct policy_tenant *o = &p->tenants[j];
-
-				for (uint32_t b = 0; b < o->n_keys; b++) {
-					if (!memcmp(t->keys[a].sha256, o->keys[b].sha256, 32))
-						policy_error_at(ctx, &t->keys[a].loc,
-								"key '%s' of tenant '%s' has the same hash as key '%s' of tenant '%s'; a key may belong to one tenant",
-								t->keys[a].name, t->name, o->keys[b].name, o->name);
-				}
-			}
-		}
-	}
+	check_unique_prefixes(ctx, p);
+	check_unique_keys(ctx, p);
 	/* The alias asks for routing; routing to it would loop. */
 	if (p->router.default_model && p->router.alias) {
 		const char *alias = p->router.alias;

@@ -103,23 +103,23 @@ extern const struct pschema policy_root_schema;
 /* ---- services the schema's validators use (load.c) ---------------------- */
 
 /* Records an error at a node (NULL: the file as a whole). */
-void pctx_error(struct pctx *ctx, const yaml_node_t *node, const char *fmt, ...)
+void policy_ctx_error(struct pctx *ctx, const yaml_node_t *node, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Records an error at a stored location. */
 void policy_error_at(struct pctx *ctx, const struct policy_loc *loc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Fills `u` from a URL the schema supplies (a default); a bad one is an
  * error at the file level (a schema bug, caught by the tests). */
-void pctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text);
+void policy_ctx_set_url(struct pctx *ctx, struct policy_url *u, const char *text);
 /* Item `i` of sequence `node`; `node` itself when it is not one or is
  * shorter (so an error still has a place). */
-const yaml_node_t *pnode_item(const yaml_node_t *node, uint32_t i);
+const yaml_node_t *policy_node_item(const yaml_node_t *node, uint32_t i);
 /* The node of `key` in mapping `node`, or NULL. */
-const yaml_node_t *pnode_get(const yaml_node_t *node, const char *key);
+const yaml_node_t *policy_node_get(const yaml_node_t *node, const char *key);
 /* Zeroed memory in the policy's arena (NULL, and the load fails, on OOM). */
-void *pctx_alloc(struct pctx *ctx, size_t size);
+void *policy_ctx_alloc(struct pctx *ctx, size_t size);
 /* The location of a node, as stored in the policy. */
-struct policy_loc pnode_loc(struct pctx *ctx, const yaml_node_t *node);
+struct policy_loc policy_node_loc(struct pctx *ctx, const yaml_node_t *node);
 
 /* The field's [min, max] in its own units ("1KiB", "10s", "100/s"). */
 void policy_format_range(const struct pfield *f, char *lo, char *hi, size_t len);
