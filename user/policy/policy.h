@@ -233,6 +233,9 @@ struct policy_syn_limit {
 struct policy_key {
 	const char *name;
 	uint8_t sha256[32];	/* of the key; compared in constant time */
+	const char **models;	/* allow-list within the tenant's; none: the tenant's */
+	uint32_t n_models;
+	const char *metadata;	/* JSON object, for the audit log; NULL: none */
 	struct policy_rate_limits limits;
 	struct policy_budget *budgets;
 	uint32_t n_budgets;
@@ -265,6 +268,8 @@ enum policy_provider_type {
 	POLICY_PROVIDER_ANTHROPIC,
 	POLICY_PROVIDER_GEMINI,
 	POLICY_PROVIDER_BEDROCK,
+	POLICY_PROVIDER_OPENAI_COMPATIBLE,	/* vLLM, Ollama and the like */
+	POLICY_PROVIDER_ECHO,			/* built in, deterministic */
 };
 
 struct policy_provider {
@@ -286,6 +291,7 @@ struct policy_provider {
 struct policy_price {
 	double input;		/* per million input tokens */
 	double output;		/* per million output tokens */
+	double cached_input;	/* per million cached input tokens; <0: as input */
 };
 
 struct policy_model {

@@ -58,7 +58,8 @@ static const char *const endpoints[] = { "llm", "mcp", "a2a", "metrics", "health
 static const char *const periods[] = { "minute", "hour", "day", "month", NULL };
 static const char *const budget_actions[] = { "block", "warn", NULL };
 static const char *const provider_types[] = {
-	"openai", "azure_openai", "anthropic", "gemini", "bedrock", NULL,
+	"openai", "azure_openai", "anthropic", "gemini", "bedrock",
+	"openai_compatible", "echo", NULL,
 };
 static const char *const guard_actions[] = { "block", "redact", "log", NULL };
 static const char *const pii_types[] = {
@@ -358,6 +359,10 @@ static const struct pfield key_fields[] = {
 	  DOC("Unique name of the key (across tenants), shown in logs and the audit log.")),
 	F("hash", PT_KEYHASH, policy_key, sha256, .required = true,
 	  DOC("`sha256:` and the hex SHA-256 of the key. The key itself never appears in a policy; `tollctl key new` makes both.")),
+	REFLIST("models", policy_key, models, NS_MODEL, TG_MODELS_MAX,
+		DOC("Models this key may use, within the tenant's allow-list; unset: the tenant's.")),
+	{ .key = "metadata", .type = PT_JSON, .off = OFF(policy_key, metadata),
+	  DOC("Free-form mapping (owner, team, ticket...) written to the audit log with the key's calls.") },
 	OBJ("limits", policy_key, limits, rate_limits_schema, DOC("Limits for this key, within the tenant's.")),
 	LIST("budgets", policy_key, budgets, policy_budget, budget_schema,
 	     TG_BUDGETS_PER_SCOPE_MAX, DOC("Budgets for this key, within the tenant's.")),
@@ -443,6 +448,8 @@ static const char *const default_base_urls[] = {
 	[POLICY_PROVIDER_ANTHROPIC] = "https://api.anthropic.com",
 	[POLICY_PROVIDER_GEMINI] = "https://generativelanguage.googleapis.com",
 	[POLICY_PROVIDER_BEDROCK] = NULL,	/* from the region */
+	[POLICY_PROVIDER_OPENAI_COMPATIBLE] = NULL,	/* where it runs */
+	[POLICY_PROVIDER_ECHO] = NULL,		/* in process */
 };
 
 static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
@@ -481,6 +488,14 @@ static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	case POLICY_PROVIDER_OPENAI:
 		/* api_key is optional: OpenAI-compatible servers often need none */
 		break;
+	case POLICY_PROVIDER_OPENAI_COMPATIBLE:
+		if (!p->base_url.text)
+			policy_ctx_error(ctx, n, "provider '%s' of type openai_compatible needs 'base_url' (where the server runs, e.g. http://127.0.0.1:8000)", p->name);
+		break;
+	case POLICY_PROVIDER_ECHO:
+		if (p->base_url.text || p->api_key)
+			policy_ctx_error(ctx, n, "provider '%s' of type echo answers in process; it takes no 'base_url' or 'api_key'", p->name);
+		break;
 	}
 	if (p->type != POLICY_PROVIDER_BEDROCK && (p->access_key_id || p->secret_access_key))
 		policy_ctx_error(ctx, n, "'access_key_id' and 'secret_access_key' are for bedrock providers; '%s' is %s",
@@ -507,7 +522,7 @@ static const struct pfield provider_fields[] = {
 	F("name", PT_NAME, policy_provider, name, .required = true, .defines = NS_PROVIDER,
 	  DOC("Unique name; models refer to it.")),
 	ENUM("type", policy_provider, type, provider_types, .required = true,
-	     DOC("Wire format: `openai` (also any OpenAI-compatible server), `azure_openai`, `anthropic`, `gemini`, `bedrock`.")),
+	     DOC("Wire format: `openai`, `azure_openai`, `anthropic`, `gemini`, `bedrock`, `openai_compatible` (vLLM, Ollama and the like; needs `base_url`), or `echo` (built in: answers deterministically in process, for trying tollgate with no provider).")),
 	{ .key = "base_url", .type = PT_URL, .off = OFF(policy_provider, base_url),
 	  .schemes = "https http",
 	  DOC("Where the API is. Default per type: api.openai.com, api.anthropic.com, generativelanguage.googleapis.com over https; bedrock from `region`; azure_openai has none.") },
@@ -539,6 +554,8 @@ static const struct pfield price_fields[] = {
 	  DOC("Price per million input tokens.")),
 	F("output", PT_F64, policy_price, output, .def = "0", RANGE(0, 1e6),
 	  DOC("Price per million output tokens.")),
+	F("cached_input", PT_F64, policy_price, cached_input, .def = "-1", RANGE(-1, 1e6),
+	  DOC("Price per million cached input tokens (prompt caching); -1: the `input` price.")),
 	END,
 };
 
