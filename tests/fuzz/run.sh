@@ -10,6 +10,7 @@ passed=0 failed=0
 seeds_for() {
 	case $1 in
 	fuzz_policy) echo "policies tests/data/policy/good tests/data/policy/bad" ;;
+	fuzz_http1) echo "tests/data/http" ;;
 	*) echo "" ;;
 	esac
 }
