@@ -11,6 +11,7 @@ seeds_for() {
 	case $1 in
 	fuzz_policy) echo "policies tests/data/policy/good tests/data/policy/bad" ;;
 	fuzz_http1) echo "tests/data/http" ;;
+	fuzz_sse) echo "tests/data/sse" ;;
 	*) echo "" ;;
 	esac
 }
