@@ -92,4 +92,25 @@
  * ones are cut. */
 #define TG_LIBBPF_MSG_MAX		(1u << 20)
 
+/* ---- io -------------------------------------------------------------------- */
+
+/* Receive buffers of one worker (the provided buffer ring / epoll pool): a
+ * power of two; while all are held by the caller, receiving pauses. */
+#define TG_IO_BUF_ENTRIES_DEFAULT	1024
+#define TG_IO_BUF_ENTRIES_MAX		32768
+/* Bytes of one receive buffer. */
+#define TG_IO_BUF_SIZE_DEFAULT		4096
+#define TG_IO_BUF_SIZE_MIN		512
+#define TG_IO_BUF_SIZE_MAX		(64u << 10)
+/* Connections and listeners of one worker's loop. */
+#define TG_IO_CONNS_DEFAULT		16384
+#define TG_IO_CONNS_MAX			(1u << 20)
+/* Submission queue entries of one ring; completions queue is 4x. */
+#define TG_IO_SQ_ENTRIES		1024
+/* Accepting pauses this long after EMFILE/ENFILE/ENOBUFS/ENOMEM rather
+ * than spinning on an error that will not go away at once. */
+#define TG_IO_ACCEPT_PAUSE_MS		100
+/* accept4()/read() calls per ready fd per wake in the epoll backend. */
+#define TG_IO_EPOLL_BATCH		64
+
 #endif /* TOLLGATE_LIMITS_H */
