@@ -6,6 +6,8 @@
 #   make asan       the same build with ASan+UBSan into build/asan
 #                   (`make asan test` or `ASAN=1 make test` runs the suite under it)
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60)
+#   make bench-bpf  ns per packet of the XDP program above an empty one (root;
+#                   not part of make test; figures in docs/benchmarks.md)
 #   make docs       regenerate docs/policy-reference.md from the schema
 #   make clean
 #
@@ -72,7 +74,7 @@ TOLLGATED := $(BUILD)/tollgated
 TOLLCTL  := $(BUILD)/tollctl
 
 .PHONY: all asan bpf test test-build unit-test bpf-test cli-test fuzz fuzz-smoke run \
-	deps docs check-docs clean
+	deps docs check-docs clean bench-bpf
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -144,6 +146,15 @@ bpf-test: all $(BPFT_BIN)
 
 cli-test: all
 	@BUILD=$(BUILD) bash tests/run.sh cli
+
+# ---- benchmarks (never in make test) --------------------------------------
+
+$(BUILD)/bench/%: tests/bench/%.c $(LIB) $(BPF_SKEL)
+	@mkdir -p $(@D)
+	$(CC) $(TG_CPPFLAGS) $(TG_CFLAGS) $(TG_LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench-bpf: all $(BUILD)/bench/bench_bpf
+	$(BUILD)/bench/bench_bpf
 
 # ---- fuzzing (clang libFuzzer, always with ASan+UBSan) --------------------
 

@@ -2,40 +2,385 @@
 /*
  * tg_xdp_ingress: the first look at every received frame.
  *
- * For now: parse L2/L3, count the verdict and the run, drop malformed
- * headers and pass everything else. Tenant lookup, the penalty box, SYN
- * limits and flow accounting build on this parse (DESIGN.md, "The kernel
- * side").
+ * A frame is parsed (L2 to L4; non-IP and fragments pass, malformed headers
+ * drop), given a tenant (the one cached in its flow record, else the
+ * longest source prefix in tg_lpm_v4/v6, else tg_config's default), and
+ * judged: a new connection (TCP SYN without ACK, or another protocol's
+ * packet without a flow record) of a blocked tenant or a penalized source
+ * drops; so does an established one when tg_config says so. A SYN then
+ * passes the per-prefix and the per-tenant GCRA limiters, in that order, so
+ * that one noisy prefix spends its own budget and not its tenant's. What
+ * passes is accounted in its flow record, inserted unless the per-CPU flood
+ * guard says this CPU has inserted enough this second.
+ *
+ * Every frame ends in exactly one tg_stats reason. Drops and limiter trips
+ * are candidates for a ring buffer event, sampled and capped per CPU.
  */
 #include <linux/bpf.h>
+#include <linux/in.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
 
 #include <tollgate/abi.h>
+#include <tollgate/limits.h>
 
 #include "lib/common.h"
+#include "lib/maps.h"
 #include "lib/parse.h"
+#include "lib/gcra.h"
+
+static __always_inline struct tg_flood_window *tg_flood_get(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&tg_flood, &key);
+}
+
+/* Starts a new one-second window when the current one is over (or when a
+ * test clock went backwards). */
+static __always_inline void tg_window_roll(struct tg_flood_window *w, __u64 now)
+{
+	if (now < w->start_ns || now - w->start_ns >= TG_FLOOD_WINDOW_NS) {
+		w->start_ns = now;
+		w->inserts = 0;
+		w->events = 0;
+	}
+}
+
+/*
+ * A drop or a limiter trip: one in event_sample_every of them per CPU
+ * becomes an event, at most events_per_sec per CPU per second, so that a
+ * flood costs the ring buffer (and its reader) a bounded amount. `now` 0:
+ * not read yet (the cheap drops skip the clock), read here if needed.
+ */
+static __always_inline void tg_emit(struct xdp_md *ctx,
+				    const struct tg_config *cfg, __u64 now,
+				    enum tg_event_type type,
+				    enum tg_reason reason,
+				    const struct tg_flow_key *key,
+				    __u32 tenant, __u32 len)
+{
+	struct tg_flood_window *w = tg_flood_get();
+	struct tg_event *e;
+	__u64 every, cap, seq;
+
+	if (!w)
+		return;
+	every = cfg->event_sample_every ? cfg->event_sample_every :
+					  TG_EVENT_SAMPLE_DEFAULT;
+	cap = cfg->events_per_sec ? cfg->events_per_sec :
+				    TG_EVENTS_PER_SEC_DEFAULT;
+	seq = w->event_seq++;
+	if (seq % every)
+		return;
+	if (!now)
+		now = tg_now(cfg);
+	tg_window_roll(w, now);
+	if (w->events >= cap)
+		return;
+	e = bpf_ringbuf_reserve(&tg_events, sizeof(*e), 0);
+	if (!e)
+		return;
+	w->events++;
+	e->ts_ns = now;
+	__builtin_memcpy(&e->key, key, sizeof(e->key));
+	e->tenant_id = tenant;
+	e->ifindex = ctx->ingress_ifindex;
+	e->pkt_len = len;
+	e->reason = reason;
+	e->hook = TG_HOOK_XDP_INGRESS;
+	e->type = type;
+	bpf_ringbuf_submit(e, 0);
+}
+
+/* The source is in the penalty box and its time is not up. */
+static __always_inline int tg_is_penalized(const struct tg_pkt *pkt, __u64 now)
+{
+	struct tg_src_key k;
+	struct tg_penalty *p;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
+	k.family = pkt->family;
+	p = bpf_map_lookup_elem(&tg_penalty, &k);
+	return p && p->expiry_ns > now;
+}
+
+/* The network-order mask of address word `word` (0..3) for a prefix of
+ * plen bits. */
+static __always_inline __u32 tg_word_mask(__u32 plen, __u32 word)
+{
+	__u32 bits;
+
+	if (plen <= word * 32)
+		return 0;
+	bits = plen - word * 32;
+	if (bits >= 32)
+		return 0xffffffffu;
+	return bpf_htonl(~0u << (32 - bits));
+}
+
+/* The per-prefix SYN limiter (tg_config's rate, per tenant and source
+ * prefix). 1 admitted. A prefix seen for the first time is admitted and
+ * inserted; a failed insert other than a lost race admits (fails open: a
+ * full LRU evicts, so this is an allocation failure). */
+static __always_inline int tg_syn_prefix_admit(const struct tg_pkt *pkt,
+					       __u32 tenant,
+					       const struct tg_config *cfg,
+					       __u64 now)
+{
+	__u64 t = cfg->prefix_syn_interval_ns, tau = cfg->prefix_syn_burst_ns;
+	struct tg_gcra *g, init = { .tat_ns = now + t };
+	struct tg_prefix_key k;
+	__u32 plen;
+	int i;
+
+	__builtin_memset(&k, 0, sizeof(k));
+	if (pkt->family == TG_FAMILY_IPV4) {
+		plen = cfg->prefix_len_v4 ? cfg->prefix_len_v4 :
+					    TG_SYN_PREFIX_V4_DEFAULT;
+		if (plen > 32)
+			plen = 32;
+	} else {
+		plen = cfg->prefix_len_v6 ? cfg->prefix_len_v6 :
+					    TG_SYN_PREFIX_V6_DEFAULT;
+		if (plen > 128)
+			plen = 128;
+	}
+#pragma unroll
+	for (i = 0; i < 4; i++)
+		k.addr[i] = pkt->saddr[i] & tg_word_mask(plen, i);
+	k.tenant_id = tenant;
+	k.family = pkt->family;
+	k.prefixlen = plen;
+
+	g = bpf_map_lookup_elem(&tg_syn_prefix, &k);
+	if (!g) {
+		if (!bpf_map_update_elem(&tg_syn_prefix, &k, &init, BPF_NOEXIST))
+			return 1;
+		g = bpf_map_lookup_elem(&tg_syn_prefix, &k);
+		if (!g)
+			return 1;
+	}
+	return tg_gcra_admit(&g->tat_ns, now, t, tau);
+}
+
+/* The tenant's SYN limiter. 1 admitted. */
+static __always_inline int tg_syn_tenant_admit(__u32 tenant,
+					       const struct tg_tenant_config *tc,
+					       __u64 now)
+{
+	struct tg_gcra *g = bpf_map_lookup_elem(&tg_syn_tenant, &tenant);
+
+	if (!g)
+		return 1;
+	return tg_gcra_admit(&g->tat_ns, now, tc->syn_interval_ns,
+			     tc->syn_burst_ns);
+}
+
+/* The flood guard: 1 when this CPU may insert one more flow record in the
+ * current window (and counts it), 0 when it has inserted enough. */
+static __always_inline int tg_flood_allows(const struct tg_config *cfg,
+					   __u64 now)
+{
+	struct tg_flood_window *w;
+
+	if (!cfg->flood_flows_per_sec)
+		return 1;
+	w = tg_flood_get();
+	if (!w)
+		return 1;
+	tg_window_roll(w, now);
+	if (w->inserts >= cfg->flood_flows_per_sec)
+		return 0;
+	w->inserts++;
+	return 1;
+}
+
+/* One ingress packet into a flow record; the token estimate follows the
+ * payload total, and its growth goes to the tenant. */
+static __always_inline void tg_flow_add_in(struct tg_flow *f, __u32 len,
+					   __u32 payload, __u8 flags,
+					   __u32 bpt, __u64 now,
+					   struct tg_tenant_stats *ts)
+{
+	__u64 tok;
+
+	f->last_seen_ns = now;
+	f->packets_in += 1;
+	f->bytes_in += len;
+	f->payload_in += payload;
+	f->tcp_flags_in |= flags;
+	if (bpt) {
+		tok = f->payload_in / bpt;
+		if (tok > f->tokens_in) {
+			if (ts)
+				ts->tokens_in += tok - f->tokens_in;
+			f->tokens_in = tok;
+		}
+	}
+}
+
+/*
+ * The parse, as a subprogram of its own: what the rest of the program needs
+ * from it are scalars in *pkt, so the verifier meets the many ways through
+ * the headers (tags, options, extension headers) as a handful of states at
+ * the return instead of carrying each packet-pointer offset through the
+ * whole datapath.
+ */
+static __noinline enum tg_reason tg_xdp_parse(struct xdp_md *ctx,
+					      struct tg_pkt *pkt)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct tg_cursor c = { .start = data, .pos = data, .end = data_end };
+
+	return tg_parse_packet(&c, pkt, TG_PARSE_INGRESS);
+}
 
 SEC("xdp")
 int tg_xdp_ingress(struct xdp_md *ctx)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-	struct tg_cursor c = { .pos = data, .end = data_end };
 	struct tg_pkt pkt = {};
+	struct tg_flow_key key;
+	struct tg_flow *flow = NULL, nf;
+	struct tg_tenant_config *tc;
+	struct tg_tenant_stats *ts;
+	struct tg_config *cfg;
+	enum tg_event_type ev = TG_EVENT_DROP;
 	enum tg_reason reason;
+	__u32 len, tenant = 0, payload, end, bpt;
+	__u64 now = 0;
+	int is_syn, err;
 
 	tg_count_run(TG_HOOK_XDP_INGRESS);
-	reason = tg_parse_packet(&c, &pkt, TG_PARSE_INGRESS);
 	/* The whole frame, also once the program is made multi-buffer
 	 * aware (xdp.frags) for jumbo MTUs, where data_end - data is only
 	 * the first buffer. */
-	tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, bpf_xdp_get_buff_len(ctx));
+	len = bpf_xdp_get_buff_len(ctx);
+	reason = tg_xdp_parse(ctx, &pkt);
+	cfg = tg_config_get();
+	if (!cfg)
+		goto out_no_config;
 
-	/* A frame whose headers do not parse cannot be accounted to anyone;
-	 * the stack would drop it too, later and at greater cost. */
-	if (reason == TG_REASON_MALFORMED)
+	if (reason != TG_REASON_PASS) {
+		tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, len);
+		/* A frame whose headers do not parse cannot be accounted to
+		 * anyone; the stack would drop it too, later and at greater
+		 * cost. */
+		if (reason != TG_REASON_MALFORMED)
+			return XDP_PASS;
+		tg_flow_key_fill(&key, &pkt, 0);
+		tg_emit(ctx, cfg, 0, TG_EVENT_DROP, reason, &key, 0, len);
 		return XDP_DROP;
+	}
+
+	tg_flow_key_fill(&key, &pkt, 0);
+	is_syn = pkt.proto == IPPROTO_TCP &&
+		 (pkt.tcp_flags & (TG_TCP_SYN | TG_TCP_ACK)) == TG_TCP_SYN;
+	/* A SYN rarely has a record (a retransmission may), and the SYN path
+	 * is the one floods take: it goes to the LPM directly and meets its
+	 * record, if any, at the insert. */
+	if (!is_syn)
+		flow = bpf_map_lookup_elem(&tg_flows, &key);
+	tenant = flow ? flow->tenant_id :
+			tg_tenant_of(pkt.family, pkt.saddr, cfg);
+	tc = tg_tenant_config_get(tenant);
+	ts = tg_tenant_stats_get(tenant);
+
+	/* New connections of blocked tenants and penalized sources drop;
+	 * established ones only when the node says so (abi.h). */
+	if (is_syn || (pkt.proto != IPPROTO_TCP && !flow) ||
+	    (cfg->flags & TG_CONFIG_F_DROP_ESTABLISHED)) {
+		/* Before the clock is read: the cheapest drop there is. */
+		if (tc && (tc->flags & TG_TENANT_F_BLOCKED)) {
+			reason = TG_REASON_TENANT_BLOCKED;
+			if (ts)
+				ts->blocked += 1;
+			goto out_drop;
+		}
+		now = tg_now(cfg);
+		if (tg_is_penalized(&pkt, now)) {
+			reason = TG_REASON_PENALTY;
+			if (ts)
+				ts->penalty += 1;
+			goto out_drop;
+		}
+	}
+
+	if (!now)
+		now = tg_now(cfg);
+	if (is_syn) {
+		if (cfg->prefix_syn_interval_ns &&
+		    !tg_syn_prefix_admit(&pkt, tenant, cfg, now)) {
+			reason = TG_REASON_SYN_PREFIX_LIMIT;
+			if (ts)
+				ts->syn_prefix_limited += 1;
+			ev = TG_EVENT_LIMIT;
+			goto out_drop;
+		}
+		if (tc && tc->syn_interval_ns &&
+		    !tg_syn_tenant_admit(tenant, tc, now)) {
+			reason = TG_REASON_SYN_TENANT_LIMIT;
+			if (ts)
+				ts->syn_tenant_limited += 1;
+			ev = TG_EVENT_LIMIT;
+			goto out_drop;
+		}
+		if (ts)
+			ts->syn_passed += 1;
+	}
+
+	/* Payload by the IP length, so Ethernet padding is not payload. */
+	end = pkt.l3_len ? pkt.l3_off + pkt.l3_len : len;
+	payload = end > pkt.payload_off ? end - pkt.payload_off : 0;
+	bpt = tc ? tc->bytes_per_token : 0;
+
+	if (flow) {
+		tg_flow_add_in(flow, len, payload, pkt.tcp_flags, bpt, now, ts);
+	} else if (!tg_flood_allows(cfg, now)) {
+		reason = TG_REASON_FLOOD_GUARD;
+		tg_emit(ctx, cfg, now, TG_EVENT_LIMIT, reason, &key, tenant,
+			len);
+	} else {
+		__builtin_memset(&nf, 0, sizeof(nf));
+		nf.first_seen_ns = now;
+		nf.tenant_id = tenant;
+		tg_flow_add_in(&nf, len, payload, pkt.tcp_flags, bpt, now, ts);
+		err = bpf_map_update_elem(&tg_flows, &key, &nf, BPF_NOEXIST);
+		if (!err) {
+			if (ts)
+				ts->flows_new += 1;
+		} else {
+			/* A SYN retransmission, or another CPU inserted
+			 * first: the packet goes to the record that is
+			 * there, and the tokens the stack copy gave the
+			 * tenant are taken back. */
+			flow = bpf_map_lookup_elem(&tg_flows, &key);
+			if (flow) {
+				if (ts && nf.tokens_in)
+					ts->tokens_in -= nf.tokens_in;
+				tg_flow_add_in(flow, len, payload,
+					       pkt.tcp_flags, bpt, now, ts);
+			}
+		}
+	}
+	if (ts) {
+		ts->packets_in += 1;
+		ts->bytes_in += len;
+	}
+	tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, len);
 	return XDP_PASS;
+
+out_drop:
+	tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, len);
+	tg_emit(ctx, cfg, now, ev, reason, &key, tenant, len);
+	return XDP_DROP;
+
+out_no_config:
+	/* tg_config is an ARRAY of one: its slot always exists. */
+	tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, len);
+	return reason == TG_REASON_MALFORMED ? XDP_DROP : XDP_PASS;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

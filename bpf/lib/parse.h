@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Packet parsing for the tollgate programs: Ethernet with up to TG_VLAN_MAX
- * tags, IPv4 with options, IPv6 with up to TG_IPV6_EXT_MAX extension headers.
+ * tags, IPv4 with options, IPv6 with up to TG_IPV6_EXT_MAX extension headers,
+ * then TCP or UDP.
  * Direct packet access through a cursor; every read is bounds-checked against
  * the cursor's end, so the same helpers serve XDP (xdp_md) and TC (__sk_buff).
  *
@@ -16,6 +17,8 @@
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
@@ -42,20 +45,43 @@ struct tg_ipv6_frag_hdr {
 	__be32 id;
 };
 
-/* Where parsing is; pos only ever moves forward and never past end. */
+/* Where parsing is; pos only ever moves forward and never past end. start
+ * is the first byte of the frame (offsets below count from it). */
 struct tg_cursor {
+	void *start;
 	void *pos;
 	void *end;
 };
 
-/* What tg_parse_packet found, valid when it returned PASS. */
+/* TCP flag byte (RFC 9293 §3.1, byte 13 of the header). */
+#define TG_TCP_FIN		0x01
+#define TG_TCP_SYN		0x02
+#define TG_TCP_RST		0x04
+#define TG_TCP_ACK		0x10
+
+/* What tg_parse_packet found, valid when it returned PASS (addresses and
+ * family also with FRAGMENT). Zero it before parsing. */
 struct tg_pkt {
-	void *l3;		/* network header */
-	void *l4;		/* transport header, not bounds-checked */
+	__u32 saddr[4];		/* network byte order; IPv4 in word 0 */
+	__u32 daddr[4];
+	__u32 l3_off;		/* network header, from the frame start */
+	/* The IP header and payload as the IP length fields say (frame
+	 * padding excluded); 0 when they do not say (IPv4 BIG TCP at egress,
+	 * an IPv6 jumbogram). */
+	__u32 l3_len;
+	__u32 payload_off;	/* L4 payload (TCP/UDP), else the L4 header */
+	__be16 sport;		/* 0 unless TCP/UDP */
+	__be16 dport;
 	__u8 family;		/* TG_FAMILY_*; 0 for non-IP */
 	__u8 proto;		/* IPPROTO_* of the transport header */
 	__u8 vlans;		/* tags skipped */
+	__u8 tcp_flags;		/* TCP: the flag byte */
 };
+
+static __always_inline __u32 tg_off(const struct tg_cursor *c, const void *p)
+{
+	return (__u32)(p - c->start);
+}
 
 static __always_inline int tg_is_vlan(__be16 proto)
 {
@@ -106,8 +132,10 @@ enum tg_parse_dir {
 /*
  * IPv4 (RFC 791): version 4, IHL >= 5 and the whole header, options included,
  * inside the data; total length not shorter than the header, except that at
- * egress 0 is allowed: a BIG TCP GSO skb (Linux 6.3+) carries it. Any
- * fragment, the first included, is FRAGMENT: its L4 header is absent or
+ * egress 0 is allowed: a BIG TCP GSO skb (Linux 6.3+) carries it. At
+ * ingress the total length must also fit in the frame (trailing padding is
+ * fine); at egress the payload may sit in paged data past the linear part.
+ * Any fragment, the first included, is FRAGMENT: its L4 header is absent or
  * partial.
  */
 static __always_inline enum tg_reason
@@ -126,12 +154,16 @@ tg_parse_ipv4(struct tg_cursor *c, struct tg_pkt *pkt, enum tg_parse_dir dir)
 	tot_len = bpf_ntohs(iph->tot_len);
 	if (tot_len < hlen && !(dir == TG_PARSE_EGRESS && tot_len == 0))
 		return TG_REASON_MALFORMED;
+	if (dir == TG_PARSE_INGRESS && c->pos + tot_len > c->end)
+		return TG_REASON_MALFORMED;
 
-	pkt->l3 = iph;
+	pkt->l3_off = tg_off(c, iph);
+	pkt->l3_len = tot_len;
 	pkt->family = TG_FAMILY_IPV4;
 	pkt->proto = iph->protocol;
+	pkt->saddr[0] = iph->saddr;
+	pkt->daddr[0] = iph->daddr;
 	c->pos += hlen;
-	pkt->l4 = c->pos;
 	if (iph->frag_off & bpf_htons(TG_IP_MF | TG_IP_OFFSET))
 		return TG_REASON_FRAGMENT;
 	return TG_REASON_PASS;
@@ -143,15 +175,16 @@ tg_parse_ipv4(struct tg_cursor *c, struct tg_pkt *pkt, enum tg_parse_dir dir)
  * AH). A fragment header with an offset or the M flag is FRAGMENT; an atomic
  * fragment (RFC 6946) is walked through. More extension headers than the
  * bound is IPV6_EXT_LIMIT. ESP and anything else end the walk as the
- * transport protocol.
+ * transport protocol. At ingress a payload length past the frame is
+ * MALFORMED; 0 (a jumbogram, RFC 2675) leaves the length unknown.
  */
 static __always_inline enum tg_reason
-tg_parse_ipv6(struct tg_cursor *c, struct tg_pkt *pkt)
+tg_parse_ipv6(struct tg_cursor *c, struct tg_pkt *pkt, enum tg_parse_dir dir)
 {
 	struct ipv6hdr *ip6 = c->pos;
 	struct ipv6_opt_hdr *oh;
 	struct tg_ipv6_frag_hdr *fh;
-	__u32 len;
+	__u32 len, plen;
 	__u8 next;
 	int i;
 
@@ -159,9 +192,15 @@ tg_parse_ipv6(struct tg_cursor *c, struct tg_pkt *pkt)
 		return TG_REASON_MALFORMED;
 	if (ip6->version != 6)
 		return TG_REASON_MALFORMED;
+	plen = bpf_ntohs(ip6->payload_len);
+	if (dir == TG_PARSE_INGRESS && (void *)(ip6 + 1) + plen > c->end)
+		return TG_REASON_MALFORMED;
 
-	pkt->l3 = ip6;
+	pkt->l3_off = tg_off(c, ip6);
+	pkt->l3_len = plen ? plen + sizeof(*ip6) : 0;
 	pkt->family = TG_FAMILY_IPV6;
+	__builtin_memcpy(pkt->saddr, &ip6->saddr, sizeof(pkt->saddr));
+	__builtin_memcpy(pkt->daddr, &ip6->daddr, sizeof(pkt->daddr));
 	next = ip6->nexthdr;
 	c->pos = ip6 + 1;
 
@@ -213,11 +252,60 @@ tg_parse_ipv6(struct tg_cursor *c, struct tg_pkt *pkt)
 	}
 done:
 	pkt->proto = next;
-	pkt->l4 = c->pos;
 	return TG_REASON_PASS;
 }
 
-/* L2 and L3 of one frame: PASS, NON_IP, FRAGMENT, MALFORMED or
+/*
+ * TCP (RFC 9293 §3.1: data offset >= 5 words, the whole header with options
+ * inside the data) and UDP (RFC 768: length >= 8; at ingress inside the
+ * frame). Both must end within the IP length when it is known. Any other
+ * protocol passes with ports 0 and its payload counted from the L4 header.
+ */
+static __always_inline enum tg_reason
+tg_parse_l4(struct tg_cursor *c, struct tg_pkt *pkt, enum tg_parse_dir dir)
+{
+	struct tcphdr *th;
+	struct udphdr *uh;
+	__u32 hlen, ulen;
+
+	if (pkt->proto == IPPROTO_TCP) {
+		th = c->pos;
+		if ((void *)(th + 1) > c->end)
+			return TG_REASON_MALFORMED;
+		if (th->doff < 5)
+			return TG_REASON_MALFORMED;
+		hlen = th->doff * 4;
+		if (c->pos + hlen > c->end)
+			return TG_REASON_MALFORMED;
+		pkt->sport = th->source;
+		pkt->dport = th->dest;
+		pkt->tcp_flags = ((__u8 *)th)[13];
+	} else if (pkt->proto == IPPROTO_UDP) {
+		uh = c->pos;
+		if ((void *)(uh + 1) > c->end)
+			return TG_REASON_MALFORMED;
+		hlen = sizeof(*uh);
+		if (dir == TG_PARSE_INGRESS) {
+			ulen = bpf_ntohs(uh->len);
+			if (ulen < sizeof(*uh) || c->pos + ulen > c->end)
+				return TG_REASON_MALFORMED;
+		}
+		pkt->sport = uh->source;
+		pkt->dport = uh->dest;
+	} else {
+		pkt->payload_off = tg_off(c, c->pos);
+		return TG_REASON_PASS;
+	}
+	/* The offset from the header's, not from the moved cursor: clang
+	 * would do that pointer add in 32 bits, which the verifier refuses. */
+	pkt->payload_off = tg_off(c, c->pos) + hlen;
+	c->pos += hlen;
+	if (pkt->l3_len && pkt->payload_off > pkt->l3_off + pkt->l3_len)
+		return TG_REASON_MALFORMED;
+	return TG_REASON_PASS;
+}
+
+/* L2 to L4 of one frame: PASS, NON_IP, FRAGMENT, MALFORMED or
  * IPV6_EXT_LIMIT. `dir` is a constant at each call site. */
 static __always_inline enum tg_reason
 tg_parse_packet(struct tg_cursor *c, struct tg_pkt *pkt, enum tg_parse_dir dir)
@@ -229,10 +317,36 @@ tg_parse_packet(struct tg_cursor *c, struct tg_pkt *pkt, enum tg_parse_dir dir)
 	if (reason != TG_REASON_PASS)
 		return reason;
 	if (proto == bpf_htons(ETH_P_IP))
-		return tg_parse_ipv4(c, pkt, dir);
-	if (proto == bpf_htons(ETH_P_IPV6))
-		return tg_parse_ipv6(c, pkt);
-	return TG_REASON_NON_IP;
+		reason = tg_parse_ipv4(c, pkt, dir);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		reason = tg_parse_ipv6(c, pkt, dir);
+	else
+		return TG_REASON_NON_IP;
+	if (reason != TG_REASON_PASS)
+		return reason;
+	return tg_parse_l4(c, pkt, dir);
+}
+
+/* The flow key of a parsed packet as seen, or reversed (TC egress: the
+ * response of a flow XDP keyed client→server). `k` is zeroed here. */
+static __always_inline void tg_flow_key_fill(struct tg_flow_key *k,
+					     const struct tg_pkt *pkt,
+					     int reverse)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	if (reverse) {
+		__builtin_memcpy(k->saddr, pkt->daddr, sizeof(k->saddr));
+		__builtin_memcpy(k->daddr, pkt->saddr, sizeof(k->daddr));
+		k->sport = pkt->dport;
+		k->dport = pkt->sport;
+	} else {
+		__builtin_memcpy(k->saddr, pkt->saddr, sizeof(k->saddr));
+		__builtin_memcpy(k->daddr, pkt->daddr, sizeof(k->daddr));
+		k->sport = pkt->sport;
+		k->dport = pkt->dport;
+	}
+	k->family = pkt->family;
+	k->proto = pkt->proto;
 }
 
 #endif /* TG_BPF_PARSE_H */

@@ -12,7 +12,8 @@
  *    TG_ABI_VERSION; reasons are only ever appended;
  *  - addresses and ports are in network byte order, as on the wire;
  *    everything else is host order;
- *  - every *_ns is bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC;
+ *  - every *_ns is bpf_ktime_get_ns(), i.e. CLOCK_MONOTONIC (or
+ *    tg_config.clock_override_ns in tests, see there);
  *  - KEYS: zero the key before filling it (memset, or `= {}` then assign).
  *    Hash and LRU maps hash every byte, pad fields and unused address words
  *    included, so a key with stale padding silently never matches.
@@ -25,7 +26,10 @@
 
 #include <linux/types.h>
 
-#define TG_ABI_VERSION		1
+/* 2: tg_config, tg_tenant_config and tg_flood_window grew (appended
+ *    fields), tg_pace and TG_MAP_PACE added, tg_abi_info.pad became
+ *    pace_size. */
+#define TG_ABI_VERSION		2
 
 /* Where the loader pins maps and links (bpffs). */
 #define TG_PIN_DIR		"/sys/fs/bpf/tollgate"
@@ -42,6 +46,7 @@
  *   tg_tenants       ARRAY           __u32 tenant id       tg_tenant_config
  *   tg_tenant_stats  PERCPU_ARRAY    __u32 tenant id       tg_tenant_stats
  *   tg_syn_tenant    ARRAY           __u32 tenant id       tg_gcra
+ *   tg_pace          ARRAY           __u32 tenant id       tg_pace
  *   tg_syn_prefix    LRU_HASH        tg_prefix_key         tg_gcra
  *   tg_penalty       LRU_HASH        tg_src_key            tg_penalty
  *   tg_config        ARRAY (1)       __u32 0               tg_config
@@ -51,8 +56,12 @@
  *   tg_events        RINGBUF         -                     tg_event records
  *
  * Sizes come from include/tollgate/limits.h (TG_FLOW_TABLE_*, TG_LPM_*,
- * TG_KERN_TENANTS_MAX, TG_SYN_PREFIXES_MAX, TG_PENALTY_MAX,
- * TG_RINGBUF_BYTES).
+ * TG_SYN_PREFIXES_MAX, TG_PENALTY_MAX, TG_RINGBUF_BYTES). The arrays
+ * indexed by tenant id have TG_KERN_TENANT_SLOTS (TG_KERN_TENANTS_MAX + 1)
+ * entries: ids 1..TG_KERN_TENANTS_MAX and slot 0, the default tenant.
+ *
+ * Both program objects define every map identically (bpf/lib/maps.h), so
+ * a loader can share all of them between the two through pins.
  */
 #define TG_MAP_FLOWS		"tg_flows"
 #define TG_MAP_LPM_V4		"tg_lpm_v4"
@@ -67,6 +76,11 @@
 #define TG_MAP_STATS		"tg_stats"
 #define TG_MAP_RUNS		"tg_runs"
 #define TG_MAP_EVENTS		"tg_events"
+#define TG_MAP_PACE		"tg_pace"
+/* Not in the objects: an ARRAY of one struct tg_abi_info that the loader
+ * creates and pins next to the maps, so that a later loader or tollctl can
+ * check the pinned maps' layout before using them. */
+#define TG_MAP_ABI		"tg_abi"
 
 /* Program names (bpf/<file>.bpf.c holds exactly one of them). */
 #define TG_PROG_XDP_INGRESS	"tg_xdp_ingress"
@@ -123,7 +137,8 @@ _Static_assert(TG_REASON_PASS == 0, "the first reason is 0: zeroed memory is pas
 #define TG_FAMILY_IPV4		4
 #define TG_FAMILY_IPV6		6
 
-/* Tenant ids index the tenant arrays; 0 is "no prefix matched". */
+/* Tenant ids index the tenant arrays; 0 is "no prefix matched". Unmatched
+ * traffic belongs to tg_config.default_tenant_id, which is 0 unless set. */
 #define TG_TENANT_NONE		0u
 
 /*
@@ -145,7 +160,11 @@ struct tg_flow_key {
 _Static_assert(sizeof(struct tg_flow_key) == 40, "tg_flow_key layout");
 
 /* tg_flows value. "in" is client→server (XDP ingress), "out" is
- * server→client (TC egress). */
+ * server→client (TC egress). Only XDP ingress inserts records; TC egress
+ * only adds to records that exist. Counters are plain per-packet adds, not
+ * atomics: each direction of a flow is handled on one CPU at a time (RSS,
+ * and TC on the sending CPU), and the two directions write disjoint
+ * fields. */
 struct tg_flow {
 	__u64 first_seen_ns;
 	__u64 last_seen_ns;
@@ -153,12 +172,12 @@ struct tg_flow {
 	__u64 bytes_in;		/* frame bytes */
 	__u64 packets_out;
 	__u64 bytes_out;	/* skb->len, so a GSO packet counts in full */
-	__u64 payload_in;	/* L4 payload bytes */
-	__u64 payload_out;
+	__u64 payload_in;	/* L4 payload bytes (IP lengths, not padding) */
+	__u64 payload_out;	/* skb->len minus the headers */
 	__u64 tokens_in;	/* estimate: payload ÷ tenant's bytes_per_token */
 	__u64 tokens_out;
 	__u32 tenant_id;	/* cached from the LPM lookup at insert */
-	__u8 tcp_flags_in;	/* OR of the TCP flag bytes seen */
+	__u8 tcp_flags_in;	/* OR of the TCP flag bytes seen (byte 13) */
 	__u8 tcp_flags_out;
 	__u8 pad[2];
 };
@@ -191,20 +210,27 @@ _Static_assert(sizeof(struct tg_lpm_value) == 4, "tg_lpm_value layout");
 
 /*
  * tg_tenants value. An all-zero entry means no SYN limit, no token estimate,
- * not blocked. SYN-without-ACK packets of the tenant pass a GCRA limiter:
- * with rate r per second and burst b, syn_interval_ns = 1e9 / r (the
- * emission interval T) and syn_burst_ns = T * (b - 1) (the tolerance tau).
+ * not blocked, no pacing. SYN-without-ACK packets of the tenant pass a GCRA
+ * limiter: with rate r per second and burst b, syn_interval_ns = 1e9 / r
+ * (the emission interval T) and syn_burst_ns = T * (b - 1) (the tolerance
+ * tau). A tenant id past the array's end behaves as an all-zero entry.
  */
 struct tg_tenant_config {
 	__u64 syn_interval_ns;	/* 0: no SYN limit */
 	__u64 syn_burst_ns;
 	__u32 bytes_per_token;	/* 0: no token estimate; <= TG_BYTES_PER_TOKEN_MAX */
 	__u32 flags;		/* TG_TENANT_F_* */
+	/* ABI 2. Egress pacing rate, bytes per second, applied by TC egress
+	 * when tg_config has TG_CONFIG_F_EGRESS_PACING; 0: not paced. */
+	__u64 egress_bytes_per_sec;
 };
-_Static_assert(sizeof(struct tg_tenant_config) == 24, "tg_tenant_config layout");
+_Static_assert(sizeof(struct tg_tenant_config) == 32, "tg_tenant_config layout");
 
 /* GCRA state (tg_syn_tenant, tg_syn_prefix): the theoretical arrival time,
- * updated with one compare-and-swap. 0 (never seen) admits. */
+ * updated with one compare-and-swap. 0 (never seen) admits. A packet at
+ * `now` is admitted when max(tat, now) <= now + tau, and then
+ * tat = max(tat, now) + T; so from rest, b packets pass at once and one
+ * more every T. */
 struct tg_gcra {
 	__u64 tat_ns;
 };
@@ -231,7 +257,8 @@ struct tg_src_key {
 };
 _Static_assert(sizeof(struct tg_src_key) == 20, "tg_src_key layout");
 
-/* tg_penalty value: the source's packets drop until expiry_ns; an expired
+/* tg_penalty value: until expiry_ns the source's new connections drop (and
+ * its established flows too with TG_CONFIG_F_DROP_ESTABLISHED); an expired
  * entry is ignored and left for the LRU (or user space) to evict. */
 struct tg_penalty {
 	__u64 expiry_ns;
@@ -239,33 +266,73 @@ struct tg_penalty {
 _Static_assert(sizeof(struct tg_penalty) == 8, "tg_penalty layout");
 
 /* struct tg_config.flags */
-/* Blocked tenants lose their established flows too, not only new ones. */
+/*
+ * Blocked tenants and penalized sources lose their established flows too,
+ * not only new ones. "New" is a TCP SYN without ACK, or a packet of another
+ * protocol with no flow record; every other TCP packet is established, so a
+ * connection older than the program (or than its LRU record) keeps going.
+ */
 #define TG_CONFIG_F_DROP_ESTABLISHED	(1u << 0)
-/* TC egress sets departure times per tenant (needs fq as root qdisc). */
+/* TC egress sets departure times (skb->tstamp, EDT) per tenant from
+ * tg_tenant_config.egress_bytes_per_sec. Only the fq qdisc honours them:
+ * it must be the root qdisc of the device (or of each mq class), else the
+ * timestamps are ignored and nothing is paced. */
 #define TG_CONFIG_F_EGRESS_PACING	(1u << 1)
 #define TG_CONFIG_F__ALL		(TG_CONFIG_F_DROP_ESTABLISHED | TG_CONFIG_F_EGRESS_PACING)
 
 /* tg_config[0]: node-wide settings pushed by the daemon. All zero: no
- * prefix limit, no flood guard. */
+ * prefix limit, no flood guard, default tenant 0, events sampled at the
+ * defaults of limits.h, the real clock. */
 struct tg_config {
 	__u64 prefix_syn_interval_ns;	/* GCRA T per source prefix; 0: no limit */
 	__u64 prefix_syn_burst_ns;	/* GCRA tau */
 	__u32 flood_flows_per_sec;	/* new flow inserts per CPU per second; 0: no guard */
 	__u32 flags;			/* TG_CONFIG_F_* */
-	__u8 prefix_len_v4;		/* 0..32 */
-	__u8 prefix_len_v6;		/* 0..128 */
+	__u8 prefix_len_v4;		/* 0..32; 0: TG_SYN_PREFIX_V4_DEFAULT (24) */
+	__u8 prefix_len_v6;		/* 0..128; 0: TG_SYN_PREFIX_V6_DEFAULT (56) */
 	__u8 pad[6];
+	/* ---- ABI 2 ---- */
+	/*
+	 * FOR TESTS ONLY: when not 0, the programs take this as "now" instead
+	 * of bpf_ktime_get_ns(), so that the test suite can drive the GCRA
+	 * limiters, the flood guard window and expiries with injected time
+	 * through bpf_prog_test_run. tollctl and the daemon never set it and
+	 * always write 0.
+	 */
+	__u64 clock_override_ns;
+	/* Tenant of sources no LPM prefix matches; 0 is TG_TENANT_NONE. */
+	__u32 default_tenant_id;
+	/* Ring buffer events: one in this many candidates (drops, limiter
+	 * trips) per CPU; 0: TG_EVENT_SAMPLE_DEFAULT; 1: every one. */
+	__u32 event_sample_every;
+	/* At most this many events per CPU per second, whatever the sampling;
+	 * 0: TG_EVENTS_PER_SEC_DEFAULT. */
+	__u32 events_per_sec;
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct tg_config) == 32, "tg_config layout");
+_Static_assert(sizeof(struct tg_config) == 56, "tg_config layout");
 
-/* tg_flood[0], per CPU: the current one-second window of flow inserts. */
+/* tg_flood[0], per CPU: the current one-second window of flow inserts and
+ * of events, and the event sampling sequence. */
 struct tg_flood_window {
 	__u64 start_ns;
-	__u64 inserts;
+	__u64 inserts;		/* flow inserts in the window */
+	/* ---- ABI 2 ---- */
+	__u64 events;		/* events written in the window */
+	__u64 event_seq;	/* event candidates seen on this CPU, ever */
 };
-_Static_assert(sizeof(struct tg_flood_window) == 16, "tg_flood_window layout");
+_Static_assert(sizeof(struct tg_flood_window) == 32, "tg_flood_window layout");
 
-/* tg_tenant_stats value, per CPU; sum over CPUs to read. */
+/* tg_pace value (ABI 2): the tenant's next free departure time at egress
+ * (EDT pacing), updated with compare-and-swap. */
+struct tg_pace {
+	__u64 next_ns;
+};
+_Static_assert(sizeof(struct tg_pace) == 8, "tg_pace layout");
+
+/* tg_tenant_stats value, per CPU; sum over CPUs to read. packets/bytes_in
+ * are the tenant's packets that XDP passed; its drops are counted in the
+ * last four fields. */
 struct tg_tenant_stats {
 	__u64 packets_in;
 	__u64 bytes_in;
@@ -274,7 +341,7 @@ struct tg_tenant_stats {
 	__u64 tokens_in;
 	__u64 tokens_out;
 	__u64 flows_new;
-	__u64 syn_passed;
+	__u64 syn_passed;	/* SYN without ACK admitted */
 	__u64 syn_tenant_limited;
 	__u64 syn_prefix_limited;
 	__u64 blocked;		/* drops: TG_REASON_TENANT_BLOCKED */
@@ -333,7 +400,7 @@ struct tg_abi_info {
 	__u32 tenant_stats_size;
 	__u32 reason_stats_size;
 	__u32 event_size;
-	__u32 pad;
+	__u32 pace_size;	/* ABI 2; was padding */
 };
 _Static_assert(sizeof(struct tg_abi_info) == 72, "tg_abi_info layout");
 
@@ -355,6 +422,7 @@ _Static_assert(sizeof(struct tg_abi_info) == 72, "tg_abi_info layout");
 	.tenant_stats_size	= sizeof(struct tg_tenant_stats),	\
 	.reason_stats_size	= sizeof(struct tg_reason_stats),	\
 	.event_size		= sizeof(struct tg_event),		\
+	.pace_size		= sizeof(struct tg_pace),		\
 }
 
 #endif /* TOLLGATE_ABI_H */

@@ -75,7 +75,12 @@
 
 #define TG_FLOW_TABLE_MIN		1024
 #define TG_FLOW_TABLE_MAX		(16u << 20)
+/* tg_flows' size in the objects; the loader resizes it before load. */
+#define TG_FLOW_TABLE_DEFAULT		65536
 #define TG_KERN_TENANTS_MAX		TG_TENANTS_MAX
+/* Entries of the arrays indexed by tenant id: ids 1..TG_KERN_TENANTS_MAX
+ * and slot 0 for unmatched sources. */
+#define TG_KERN_TENANT_SLOTS		(TG_KERN_TENANTS_MAX + 1)
 #define TG_LPM_V4_MAX			65536
 #define TG_LPM_V6_MAX			65536
 #define TG_PENALTY_MAX			65536
@@ -84,6 +89,23 @@
 #define TG_VLAN_MAX			2
 #define TG_IPV6_EXT_MAX			6
 #define TG_BYTES_PER_TOKEN_MAX		64
+/* Source prefix lengths of the per-prefix SYN limiter when tg_config
+ * leaves them 0. */
+#define TG_SYN_PREFIX_V4_DEFAULT	24
+#define TG_SYN_PREFIX_V6_DEFAULT	56
+/* Compare-and-swap attempts of one GCRA or pacing update before giving up
+ * (the SYN is then refused; pacing leaves the packet unpaced). Each failure
+ * means another CPU advanced the state, so a handful is plenty. */
+#define TG_GCRA_CAS_TRIES		8
+/* Ring buffer events when tg_config leaves them 0: one in this many
+ * candidates per CPU, and at most this many per CPU per second. */
+#define TG_EVENT_SAMPLE_DEFAULT		64
+#define TG_EVENTS_PER_SEC_DEFAULT	1000
+/* The flood guard's and the event cap's window. */
+#define TG_FLOOD_WINDOW_NS		1000000000ull
+/* Egress pacing never schedules a packet further ahead than this: beyond
+ * it, fq's horizon would drop it; it leaves now + horizon instead. */
+#define TG_PACE_HORIZON_NS		2000000000ull
 /* Header bytes TC egress pulls into the skb's linear area when its first
  * parse runs past it: Ethernet, two VLAN tags, IPv6 and a few extension
  * headers fit. */

@@ -23,9 +23,20 @@ static int do_version(int argc, char **argv);
 
 /* Sorted by name, as `tollctl help` lists them. */
 static const struct cmd ctl_nouns[] = {
+	{ "attach",	ctl_do_attach },
+	{ "detach",	ctl_do_detach },
+	{ "events",	ctl_do_events },
+	{ "export",	ctl_do_export },
+	{ "flows",	ctl_do_flows },
 	{ "help",	do_help },
 	{ "key",	ctl_do_key },
+	{ "penalty",	ctl_do_penalty },
 	{ "policy",	ctl_do_policy },
+	{ "stats",	ctl_do_stats },
+	{ "status",	ctl_do_status },
+	{ "tenant",	ctl_do_tenant },
+	{ "tenants",	ctl_do_tenants },
+	{ "top",	ctl_do_top },
 	{ "version",	do_version },
 	{ NULL,		NULL },
 };

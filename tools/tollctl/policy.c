@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "kern/loader.h"
+#include "kern/sync.h"
 #include "policy/policy.h"
 #include "tollctl.h"
 
@@ -17,6 +19,7 @@ static int policy_help(int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	printf("Usage: tollctl policy check [--resolve-secrets] FILE...\n"
+	       "       tollctl policy apply -c POLICY [--pin-dir DIR]\n"
 	       "       tollctl policy schema\n"
 	       "       tollctl policy help\n"
 	       "\n"
@@ -28,6 +31,12 @@ static int policy_help(int argc, char **argv)
 	       "          With -j: [{\"file\", \"ok\", \"errors\": [{\"file\", \"line\",\n"
 	       "          \"col\", \"message\"}]}] (\"truncated\": true when errors were\n"
 	       "          dropped past the loader's limit).\n"
+	       "  apply   push POLICY's tenants, prefixes and kernel limits into the\n"
+	       "          maps of an attached datapath (tollctl attach), without\n"
+	       "          re-attaching; entries the policy no longer has are removed.\n"
+	       "          With -j: {\"pin_dir\", \"tenants\", \"prefixes_v4\",\n"
+	       "          \"prefixes_v6\", \"prefixes_removed\", \"tenants_cleared\",\n"
+	       "          \"maps_missing\"}.\n"
 	       "  schema  the reference of every policy key, in Markdown.\n"
 	       "          With -j: {\"markdown\": \"...\"}.\n");
 	return CTL_EXIT_OK;
@@ -158,7 +167,73 @@ static int policy_schema(int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
+static int policy_apply(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config",	required_argument, NULL, 'c' },
+		{ "pin-dir",	required_argument, NULL, 'P' },
+		{ "help",	no_argument,	   NULL, 'h' },
+		{ NULL,		0,		   NULL, 0 },
+	};
+	const char *config = NULL, *pin_dir = NULL, *dir;
+	struct kern_sync_report rep;
+	struct policy *p;
+	char err[1024];
+	int opt, ret;
+
+	optind = 0;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'P':
+			pin_dir = optarg;
+			break;
+		case 'h':
+			return policy_help(0, NULL);
+		default:
+			return ctl_usage_error("policy apply: %s", ctl_opt_problem(opt, argv));
+		}
+	}
+	/* "policy apply FILE" reads as well as "-c FILE". */
+	if (!config && optind == argc - 1)
+		config = argv[optind++];
+	if (!config || optind != argc)
+		return ctl_usage_error("policy apply: -c POLICY expected");
+
+	p = ctl_policy_load(config);
+	if (!p)
+		return CTL_EXIT_ERROR;
+	dir = ctl_pin_dir(pin_dir, p);
+	ret = kern_sync_policy(dir, p, &rep, err, sizeof(err));
+	policy_unref(p);
+	if (ret)
+		return ctl_error("policy apply: %s", err[0] ? err : strerror(-ret));
+	if (ctl_jw) {
+		jsonw_start_object(ctl_jw);
+		jsonw_string_field(ctl_jw, "pin_dir", dir);
+		jsonw_uint_field(ctl_jw, "tenants", rep.tenants);
+		jsonw_uint_field(ctl_jw, "prefixes_v4", rep.lpm_v4);
+		jsonw_uint_field(ctl_jw, "prefixes_v6", rep.lpm_v6);
+		jsonw_uint_field(ctl_jw, "prefixes_removed", rep.lpm_removed);
+		jsonw_uint_field(ctl_jw, "tenants_cleared", rep.tenants_cleared);
+		jsonw_uint_field(ctl_jw, "maps_missing", rep.maps_missing);
+		jsonw_end_object(ctl_jw);
+	} else {
+		printf("%s: applied to %s: %u tenant ids, %u+%u prefixes (%u stale removed, "
+		       "%u ids cleared)\n", config, dir, rep.tenants, rep.lpm_v4, rep.lpm_v6,
+		       rep.lpm_removed, rep.tenants_cleared);
+		if (rep.maps_missing)
+			printf("note: %u map(s) the policy fills are not pinned by this datapath\n",
+			       rep.maps_missing);
+	}
+	return CTL_EXIT_OK;
+}
+
 static const struct cmd policy_cmds[] = {
+	{ "apply",	policy_apply },
 	{ "check",	policy_check },
 	{ "help",	policy_help },
 	{ "schema",	policy_schema },

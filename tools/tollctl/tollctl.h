@@ -64,5 +64,25 @@ const char *ctl_opt_problem(int opt, char **argv);
 /* Nouns. */
 int ctl_do_key(int argc, char **argv);
 int ctl_do_policy(int argc, char **argv);
+/* The datapath on interfaces (attach.c). */
+int ctl_do_attach(int argc, char **argv);
+int ctl_do_detach(int argc, char **argv);
+int ctl_do_status(int argc, char **argv);
+/* Loads a policy for a kernel command, reporting its errors through
+ * ctl_error; NULL when it is invalid. */
+struct policy;
+struct policy *ctl_policy_load(const char *path);
+/* --pin-dir `opt`, else $TOLLGATE_PIN_DIR, else the policy's
+ * kernel.pin_path (p may be NULL), else TG_PIN_DIR. */
+const char *ctl_pin_dir(const char *opt, const struct policy *p);
+/* The kernel datapath's maps: inspector and exporter. */
+int ctl_do_events(int argc, char **argv);
+int ctl_do_export(int argc, char **argv);
+int ctl_do_flows(int argc, char **argv);
+int ctl_do_penalty(int argc, char **argv);
+int ctl_do_stats(int argc, char **argv);
+int ctl_do_tenant(int argc, char **argv);
+int ctl_do_tenants(int argc, char **argv);
+int ctl_do_top(int argc, char **argv);
 
 #endif /* TOLLGATE_TOLLCTL_H */
