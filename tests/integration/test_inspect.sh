@@ -39,27 +39,8 @@ cleanup() {
 trap cleanup EXIT
 unset TOLLGATE_PIN_DIR
 
-tc() {
-	"$TOLLCTL" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-	out=$(cat "$tmp/out")
-	err=$(cat "$tmp/err")
-}
-
-check() {
-	local name=$1
-	shift
-	if "$@"; then
-		passed=$((passed + 1))
-		echo "ok   $name"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $name"
-		echo "     rc=$rc"
-		sed 's/^/     stdout: /' "$tmp/out" | head -20
-		sed 's/^/     stderr: /' "$tmp/err" | head -20
-	fi
-}
+# shellcheck source=tests/integration/harness.sh
+. "$(dirname "$0")/harness.sh"
 
 # kcheck: a check that needs the kernel; skipped (never passed) without it.
 kcheck() {
