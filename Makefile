@@ -8,6 +8,8 @@
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (default 60)
 #   make bench-bpf  ns per packet of the XDP program above an empty one (root;
 #                   not part of make test; figures in docs/benchmarks.md)
+#   make bench-synflood  a SYN flood through a veth: tollgate's XDP limiter
+#                   against an nftables limit rule, in one run (root)
 #   make docs       regenerate docs/policy-reference.md from the schema
 #   make clean
 #
@@ -155,6 +157,13 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB) $(BPF_SKEL)
 
 bench-bpf: all $(BUILD)/bench/bench_bpf
 	$(BUILD)/bench/bench_bpf
+
+# A SYN flood through a veth pair: tollgate's XDP limiter against an
+# nftables limit rule, dropped/s and CPU per packet (root; figures in
+# docs/benchmarks.md).
+.PHONY: bench-synflood
+bench-synflood: all $(BUILD)/bench/synflood
+	BUILD=$(BUILD) bash tests/bench/syn_flood.sh
 
 # ---- fuzzing (clang libFuzzer, always with ASan+UBSan) --------------------
 
