@@ -9,7 +9,8 @@
  * packet without a flow record) of a blocked tenant or a penalized source
  * drops; so does an established one when tg_config says so. A SYN then
  * passes the per-prefix and the per-tenant GCRA limiters, in that order, so
- * that one noisy prefix spends its own budget and not its tenant's. What
+ * that one noisy prefix spends its own budget and not its tenant's (a
+ * tenant already over its limit refuses first: refusing spends nothing). What
  * passes is accounted in its flow record, inserted unless the per-CPU flood
  * guard says this CPU has inserted enough this second.
  *
@@ -165,19 +166,6 @@ static __always_inline int tg_syn_prefix_admit(const struct tg_pkt *pkt,
 	return tg_gcra_admit(&g->tat_ns, now, t, tau);
 }
 
-/* The tenant's SYN limiter. 1 admitted. */
-static __always_inline int tg_syn_tenant_admit(__u32 tenant,
-					       const struct tg_tenant_config *tc,
-					       __u64 now)
-{
-	struct tg_gcra *g = bpf_map_lookup_elem(&tg_syn_tenant, &tenant);
-
-	if (!g)
-		return 1;
-	return tg_gcra_admit(&g->tat_ns, now, tc->syn_interval_ns,
-			     tc->syn_burst_ns);
-}
-
 /* The flood guard: 1 when this CPU may insert one more flow record in the
  * current window (and counts it), 0 when it has inserted enough. */
 static __always_inline int tg_flood_allows(const struct tg_config *cfg,
@@ -311,6 +299,19 @@ int tg_xdp_ingress(struct xdp_md *ctx)
 	if (!now)
 		now = tg_now(cfg);
 	if (is_syn) {
+		struct tg_gcra *tg = NULL;
+
+		if (tc && tc->syn_interval_ns)
+			tg = bpf_map_lookup_elem(&tg_syn_tenant, &tenant);
+		/* A tenant already over its limit refuses the SYN whatever
+		 * its prefix would say, and a refusal changes no state: so
+		 * it refuses first, and a spoofed flood that has exhausted
+		 * its tenant neither looks up nor inserts a prefix record
+		 * per packet. Only a prefix limiter that admits spends its
+		 * budget, as before; the tenant's state evolves exactly as
+		 * in prefix-then-tenant order. */
+		if (tg && tg_gcra_refuses(&tg->tat_ns, now, tc->syn_burst_ns))
+			goto out_syn_tenant_limit;
 		if (cfg->prefix_syn_interval_ns &&
 		    !tg_syn_prefix_admit(&pkt, tenant, cfg, now)) {
 			reason = TG_REASON_SYN_PREFIX_LIMIT;
@@ -319,14 +320,9 @@ int tg_xdp_ingress(struct xdp_md *ctx)
 			ev = TG_EVENT_LIMIT;
 			goto out_drop;
 		}
-		if (tc && tc->syn_interval_ns &&
-		    !tg_syn_tenant_admit(tenant, tc, now)) {
-			reason = TG_REASON_SYN_TENANT_LIMIT;
-			if (ts)
-				ts->syn_tenant_limited += 1;
-			ev = TG_EVENT_LIMIT;
-			goto out_drop;
-		}
+		if (tg && !tg_gcra_admit(&tg->tat_ns, now, tc->syn_interval_ns,
+					 tc->syn_burst_ns))
+			goto out_syn_tenant_limit;
 		if (ts)
 			ts->syn_passed += 1;
 	}
@@ -372,6 +368,11 @@ int tg_xdp_ingress(struct xdp_md *ctx)
 	tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, len);
 	return XDP_PASS;
 
+out_syn_tenant_limit:
+	reason = TG_REASON_SYN_TENANT_LIMIT;
+	if (ts)
+		ts->syn_tenant_limited += 1;
+	ev = TG_EVENT_LIMIT;
 out_drop:
 	tg_count_verdict(TG_HOOK_XDP_INGRESS, reason, len);
 	tg_emit(ctx, cfg, now, ev, reason, &key, tenant, len);

@@ -39,4 +39,17 @@ static __always_inline int tg_gcra_admit(__u64 *tat, __u64 now, __u64 t,
 	return 0;
 }
 
+/*
+ * Whether an arrival at `now` would be refused, without changing the state:
+ * a refusal never writes, so this is the same decision tg_gcra_admit makes
+ * when it refuses, only without the compare-and-swap.
+ */
+static __always_inline int tg_gcra_refuses(const __u64 *tat, __u64 now,
+					   __u64 tau)
+{
+	__u64 old = *(volatile const __u64 *)tat;
+
+	return old > now && old - now > tau;
+}
+
 #endif /* TG_BPF_GCRA_H */

@@ -13,6 +13,9 @@
  *   blocked    SYNs of a blocked tenant: LPM, tenant flag, drop
  *   spoofed    SYNs from random sources, each seen once (repeat 1), the
  *              flood guard on: LPM miss, prefix limiter insert, no flow
+ *   spoofed-limited  the same with the tenants' SYN limits in force (the
+ *              tenant over its limit after the first few): what a real
+ *              flood costs once it is being refused
  *
  * Few distinct keys, many repeats each: every test run with repeat > 1
  * swaps the XDP dispatcher in and out (a synchronize_rcu each way), so
@@ -176,7 +179,7 @@ int main(void)
 {
 	static struct frame fr[NFLOWS], spoof[NSPOOF];
 	struct tg_tenant_config tc;
-	struct result res[5];
+	struct result res[6];
 	struct tg_config c;
 	struct tg_xdp *s;
 	int prog, empty, i;
@@ -263,6 +266,24 @@ int main(void)
 	}
 	res[n] = (struct result){ "spoofed", "random-source SYN flood, flood guard on", 0, 0, 250 };
 	/* Once: a second pass would find the sources' prefixes known. */
+	res[n].empty = run_set(empty, spoof, NSPOOF, 1);
+	res[n].prog = run_set(prog, spoof, NSPOOF, 1);
+	n++;
+
+	/* spoofed-limited: the same kind of flood, new random sources, with
+	 * the tenants' SYN limits in force (1000/s, burst 10), as in a real
+	 * flood: the tenant is over its limit after the first few. */
+	memset(&tc, 0, sizeof(tc));
+	tc.syn_interval_ns = 1000000;
+	tc.syn_burst_ns = 9 * tc.syn_interval_ns;
+	tc.bytes_per_token = 4;
+	tenant(s, 0, &tc);
+	tenant(s, 1, &tc);
+	for (i = 0; i < NSPOOF; i++) {
+		a = (uint32_t)random() ^ ((uint32_t)random() << 16);
+		frame_v4(&spoof[i], a, (uint16_t)random(), 0x02, 0);
+	}
+	res[n] = (struct result){ "spoofed-limited", "random-source SYN flood, tenant over its SYN limit", 0, 0, 250 };
 	res[n].empty = run_set(empty, spoof, NSPOOF, 1);
 	res[n].prog = run_set(prog, spoof, NSPOOF, 1);
 	n++;

@@ -1175,6 +1175,71 @@ static void test_gcra_per_prefix(void **state)
 	assert_int_equal(xdp(f, &p), XDP_DROP);
 }
 
+/* A tenant already over its SYN limit refuses first: the SYN counts as a
+ * tenant-limit drop and a source prefix seen for the first time gets no
+ * tg_syn_prefix record (a spoofed flood does not churn the table); once the
+ * tenant has budget again, prefixes are limited as before. */
+static void test_gcra_tenant_over_limit_skips_prefix(void **state)
+{
+	struct fx *f = FX(state);
+	struct tg_prefix_key pk, next;
+	struct tg_tenant_stats st;
+	struct tg_config c;
+	struct pkt p;
+	int i, records = 0;
+
+	cfg_get(f, &c);
+	c.prefix_syn_interval_ns = 2 * NSEC;	/* one per 2 s per /24 */
+	c.prefix_syn_burst_ns = 0;
+	c.clock_override_ns = T0;
+	cfg_set(f, &c);
+	tenant_limit(f, 0, NSEC, 2);		/* one per s, burst 2 */
+	p = mk(&syn_v4, "10.9.1.1", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	p = mk(&syn_v4, "10.9.2.1", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	/* The tenant is out of budget: 20 new /24s drop, none recorded. */
+	for (i = 0; i < 20; i++) {
+		char src[32];
+
+		snprintf(src, sizeof(src), "10.8.%d.1", i);
+		p = mk(&syn_v4, src, TCP_SYN, 0);
+		assert_int_equal(xdp(f, &p), XDP_DROP);
+	}
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_passed, 2);
+	assert_int_equal(st.syn_tenant_limited, 20);
+	assert_int_equal(st.syn_prefix_limited, 0);
+	while (!bpf_map_get_next_key(mfd(f, TG_MAP_SYN_PREFIX),
+				     records ? &pk : NULL, &next)) {
+		pk = next;
+		records++;
+	}
+	assert_int_equal(records, 2);
+	/* A second later the tenant has one more: 10.9.1/24 has not, which
+	 * is the prefix's refusal (the tenant keeps its budget), and a new
+	 * /24 takes the tenant's last one; the one after that is refused by
+	 * the tenant again, without a record. */
+	clock_set(f, T0 + NSEC);
+	p = mk(&syn_v4, "10.9.1.2", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_DROP);
+	p = mk(&syn_v4, "10.9.3.1", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	p = mk(&syn_v4, "10.9.4.1", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_DROP);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_passed, 3);
+	assert_int_equal(st.syn_prefix_limited, 1);
+	assert_int_equal(st.syn_tenant_limited, 21);
+	records = 0;
+	while (!bpf_map_get_next_key(mfd(f, TG_MAP_SYN_PREFIX),
+				     records ? &pk : NULL, &next)) {
+		pk = next;
+		records++;
+	}
+	assert_int_equal(records, 3);
+}
+
 /* ---- flows ----------------------------------------------------------------------- */
 
 static void test_flood_guard_stops_inserts(void **state)
@@ -1575,6 +1640,7 @@ int main(void)
 		T(test_gcra_two_cpus_burst_is_exact),
 		T(test_gcra_tenant_isolation),
 		T(test_gcra_per_prefix),
+		T(test_gcra_tenant_over_limit_skips_prefix),
 		T(test_flood_guard_stops_inserts),
 		T(test_flow_record_and_token_estimate),
 		T(test_events_sampled_and_capped),
