@@ -90,6 +90,9 @@ tc -x
 check "unknown option is a usage error" eval '[ $rc -eq 2 ] && grep -q -- "-x" <<<"$err"'
 tc --jsonx
 check "unknown long option is a usage error" eval '[ $rc -eq 2 ] && grep -q -- "--jsonx" <<<"$err"'
+tc --debug -xj help
+check "an unknown option inside a cluster is the one named" \
+	eval '[ $rc -eq 2 ] && grep -q "unknown option '"'"'-x'"'"'" <<<"$out" && ! grep -q -- "--debug" <<<"$out"'
 tc ver
 check "a unique prefix selects the noun" eval '[ $rc -eq 0 ] && grep -q "^tollctl " <<<"$out"'
 tc -d pol help

@@ -86,8 +86,14 @@ int ctl_usage_error(const char *fmt, ...)
 const char *ctl_opt_problem(int opt, char **argv)
 {
 	static char msg[160];
-	const char *arg = argv[optind - 1];
-	bool is_long = !strncmp(arg, "--", 2);
+	/* Inside a cluster of short options ("-xj" with x unknown) getopt has
+	 * not moved past the cluster yet: argv[optind] is it, not the
+	 * argument before. */
+	const char *cur = argv[optind];
+	bool in_cluster = cur && cur[0] == '-' && cur[1] && cur[1] != '-' &&
+			  optopt > 0 && strchr(cur + 1, optopt);
+	const char *arg = in_cluster ? cur : argv[optind - 1];
+	bool is_long = !in_cluster && !strncmp(arg, "--", 2);
 
 	if (opt == ':') {
 		if (is_long)
