@@ -229,21 +229,32 @@ struct loader_iface {
 
 /* Finds `name` in this network namespace through an rtnl link cache.
  * Returns 0, -ENODEV when there is no such interface, or -errno. */
+/* A connected rtnetlink socket in *out. Returns 0 or -errno. */
+static int loader_nl_open(struct nl_sock **out)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+
+	if (!sk)
+		return -ENOMEM;
+	if (nl_connect(sk, NETLINK_ROUTE)) {
+		nl_socket_free(sk);
+		return -ECONNREFUSED;
+	}
+	*out = sk;
+	return 0;
+}
+
 static int loader_iface_lookup(const char *name, struct loader_iface *out)
 {
 	struct nl_cache *cache = NULL;
 	struct rtnl_link *link;
 	struct nl_sock *sk;
-	int ret = 0;
+	int ret;
 
 	memset(out, 0, sizeof(*out));
-	sk = nl_socket_alloc();
-	if (!sk)
-		return -ENOMEM;
-	if (nl_connect(sk, NETLINK_ROUTE)) {
-		ret = -ECONNREFUSED;
-		goto out_free_sock;
-	}
+	ret = loader_nl_open(&sk);
+	if (ret)
+		return ret;
 	if (rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache)) {
 		ret = -EIO;
 		goto out_free_sock;
@@ -274,16 +285,12 @@ static int loader_clsact_filters(uint32_t ifindex)
 	};
 	struct nl_cache *cache;
 	struct nl_sock *sk;
-	int n = 0, ret = 0;
+	int n = 0, ret;
 	size_t i;
 
-	sk = nl_socket_alloc();
-	if (!sk)
-		return -ENOMEM;
-	if (nl_connect(sk, NETLINK_ROUTE)) {
-		nl_socket_free(sk);
-		return -ECONNREFUSED;
-	}
+	ret = loader_nl_open(&sk);
+	if (ret)
+		return ret;
 	for (i = 0; i < sizeof(parents) / sizeof(parents[0]); i++) {
 		cache = NULL;
 		if (rtnl_cls_alloc_cache(sk, (int)ifindex, parents[i], &cache)) {
@@ -303,15 +310,11 @@ static int loader_has_clsact(uint32_t ifindex)
 	struct nl_cache *cache = NULL;
 	struct nl_object *obj;
 	struct nl_sock *sk;
-	int found = 0;
+	int found = 0, ret;
 
-	sk = nl_socket_alloc();
-	if (!sk)
-		return -ENOMEM;
-	if (nl_connect(sk, NETLINK_ROUTE)) {
-		nl_socket_free(sk);
-		return -ECONNREFUSED;
-	}
+	ret = loader_nl_open(&sk);
+	if (ret)
+		return ret;
 	if (rtnl_qdisc_alloc_cache(sk, &cache)) {
 		nl_socket_free(sk);
 		return -EIO;
@@ -342,15 +345,11 @@ static int loader_tc_has_filter(uint32_t ifindex)
 	struct nl_cache *cache = NULL;
 	struct nl_object *obj;
 	struct nl_sock *sk;
-	int found = 0;
+	int found = 0, ret;
 
-	sk = nl_socket_alloc();
-	if (!sk)
-		return -ENOMEM;
-	if (nl_connect(sk, NETLINK_ROUTE)) {
-		nl_socket_free(sk);
-		return -ECONNREFUSED;
-	}
+	ret = loader_nl_open(&sk);
+	if (ret)
+		return ret;
 	if (rtnl_cls_alloc_cache(sk, (int)ifindex,
 				 TC_H_MAKE(TC_H_CLSACT, TC_H_MIN_EGRESS), &cache)) {
 		nl_socket_free(sk);
