@@ -1297,14 +1297,62 @@ static void test_policy_include_of_directory_is_error(void **state)
 	policy_diags_fini(&d);
 }
 
+/* Runs `check` in a child with a 5 s alarm and asserts it exited 0: a load
+ * that blocks fails the test instead of hanging the suite. */
+static void run_bounded(bool (*check)(const char *arg, const char *path), const char *arg,
+			const char *path)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		alarm(5);
+		_exit(check(arg, path) ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Loads `path` with `flags`; true when it fails with exactly one error
+ * holding `text`, at `line` (0: any). */
+static bool refused_as_not_regular(const char *path, unsigned flags, uint32_t line,
+				   const char *text)
+{
+	struct policy_diags d;
+	struct policy *p;
+	bool ok;
+
+	policy_diags_init(&d);
+	p = policy_load_file(path, flags, &d);
+	ok = !p && d.n == 1 && (!line || d.v[0].line == line) &&
+	     strstr(d.v[0].msg, text);
+	policy_unref(p);
+	policy_diags_fini(&d);
+	return ok;
+}
+
+static bool fifo_policy_and_include_refused(const char *fifo, const char *main_path)
+{
+	return refused_as_not_regular(fifo, 0, 0, "not a regular file") &&
+	       refused_as_not_regular(main_path, POLICY_LOAD_RESOLVE_SECRETS, 2,
+				      "is not a regular file");
+}
+
+static bool fifo_secret_refused(const char *fifo, const char *main_path)
+{
+	(void)fifo;
+	return refused_as_not_regular(main_path, POLICY_LOAD_RESOLVE_SECRETS, 3,
+				      "not a regular file");
+}
+
 /* A FIFO (or any non-file) named as a policy, an include or a secret file
- * is refused at once: opening it must not wait for a writer. The load runs
- * in a child with an alarm so that a regression fails instead of hanging. */
+ * is refused at once: opening it must not wait for a writer. */
 static void test_policy_fifo_is_refused_without_waiting(void **state)
 {
 	char fifo[PATH_MAX], main_path[PATH_MAX], yaml[PATH_MAX * 2];
-	pid_t pid;
-	int status;
 
 	(void)state;
 	fmt(fifo, sizeof(fifo), "%s/fifo.yaml", tmpdir);
@@ -1315,35 +1363,12 @@ static void test_policy_fifo_is_refused_without_waiting(void **state)
 	    "listeners: [{name: a, address: \"127.0.0.1:1\", auth: none}]\n"
 	    "providers: [{name: o, type: openai, api_key: \"${file:%s}\"}]\n", fifo);
 	write_file("fifo-main.yaml", yaml, main_path);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct policy_diags d;
-		struct policy *p;
-		bool ok;
-
-		alarm(5);
-		policy_diags_init(&d);
-		p = policy_load_file(fifo, 0, &d);
-		ok = !p && d.n == 1 && strstr(d.v[0].msg, "not a regular file");
-		policy_diags_fini(&d);
-		policy_diags_init(&d);
-		p = policy_load_file(main_path, POLICY_LOAD_RESOLVE_SECRETS, &d);
-		ok = ok && !p && d.n == 1 && d.v[0].line == 2 &&
-		     strstr(d.v[0].msg, "is not a regular file");
-		policy_diags_fini(&d);
-		_exit(ok ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	run_bounded(fifo_policy_and_include_refused, fifo, main_path);
 }
 
 static void test_policy_fifo_secret_is_refused_without_waiting(void **state)
 {
 	char fifo[PATH_MAX], main_path[PATH_MAX], yaml[PATH_MAX * 2];
-	pid_t pid;
-	int status;
 
 	(void)state;
 	fmt(fifo, sizeof(fifo), "%s/secret.fifo", tmpdir);
@@ -1353,23 +1378,7 @@ static void test_policy_fifo_secret_is_refused_without_waiting(void **state)
 	    "listeners: [{name: a, address: \"127.0.0.1:1\", auth: none}]\n"
 	    "providers: [{name: o, type: openai, api_key: \"${file:%s}\"}]\n", fifo);
 	write_file("fifo-secret.yaml", yaml, main_path);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct policy_diags d;
-		struct policy *p;
-		bool ok;
-
-		alarm(5);
-		policy_diags_init(&d);
-		p = policy_load_file(main_path, POLICY_LOAD_RESOLVE_SECRETS, &d);
-		ok = !p && d.n == 1 && d.v[0].line == 3 && strstr(d.v[0].msg, "not a regular file");
-		policy_diags_fini(&d);
-		_exit(ok ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	run_bounded(fifo_secret_refused, fifo, main_path);
 }
 
 static void test_policy_secret_error_names_the_included_file(void **state)
