@@ -47,7 +47,7 @@ TG_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -fstack-protector-strong -fPIE \
 TG_CPPFLAGS = -Iinclude -Iuser -I$(BUILD)/bpf -I/usr/include/libnl3 -D_GNU_SOURCE \
 	-DTG_VERSION='"$(VERSION)"' $(CPPFLAGS)
 TG_LDFLAGS = -pie $(SANITIZE) $(LDFLAGS)
-LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lnl-route-3 -lnl-3 -luring
+LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lnl-route-3 -lnl-3 -luring -lpthread -lm
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.0.0)-dev
 

@@ -16,11 +16,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "kern/kern.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
 
 /* user/default_policy.S: policies/default.yaml, NUL-terminated. */
 extern const char tg_default_policy[], tg_default_policy_end[];
@@ -39,6 +42,7 @@ struct tgd {
 	int log_level;		/* -l; -1: the policy's server.log_level */
 	bool check;		/* --check: validate and exit */
 	struct policy *policy;	/* the running policy, one reference */
+	struct proxy *proxy;	/* the workers serving it */
 	int sig_fd;		/* signalfd for SIGHUP/SIGTERM/SIGINT; -1 */
 };
 
@@ -71,7 +75,9 @@ static void tgd_usage(FILE *out)
 		"  -h, --help              print this help and exit\n"
 		"\n"
 		"Signals: SIGHUP reloads POLICY (a policy with errors is refused and the\n"
-		"running one kept); SIGTERM and SIGINT stop the daemon.\n"
+		"running one kept; requests in flight finish on the old one); SIGTERM\n"
+		"and SIGINT stop accepting, let requests in flight finish for up to\n"
+		"server.drain, and exit.\n"
 		"Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 
@@ -206,15 +212,55 @@ static void tgd_announce(const struct tgd *d)
 	const struct policy *p = d->policy;
 	uint32_t i;
 
-	log_info("policy %s loaded: %u listener(s)", tgd_policy_name(d), p->n_listeners);
+	log_info("policy %s loaded: %u listener(s), %u worker(s) on %s",
+		 tgd_policy_name(d), p->n_listeners, proxy_workers(d->proxy),
+		 proxy_backend(d->proxy));
 	for (i = 0; i < p->n_listeners; i++) {
 		const struct policy_listener *l = &p->listeners[i];
+		const char *a = l->address.text;
 
-		log_info("listener %s on %s (%s, auth %s)", l->name, l->address.text,
-			 l->tls ? "https" : "http", tgd_auth_name(l->auth));
+		log_info("listener %s: listening on %s://%s%s%s (auth %s)", l->name,
+			 l->tls ? "https" : "http", l->address.family == 6 && a[0] != '[' ? "[" : "",
+			 a, l->address.family == 6 && a[0] != '[' ? "]" : "",
+			 tgd_auth_name(l->auth));
 	}
-	/* Say so plainly: a listener line above is not a listening socket. */
-	log_warn("not serving: event loop not built yet; the proxy core fills it in");
+}
+
+/* Builds the workers' configuration from the loaded policy. NULL after
+ * logging why. */
+static struct proxy_cfg *tgd_proxy_cfg(const struct tgd *d, struct policy *p)
+{
+	char why[512] = "";
+	struct proxy_cfg *cfg = proxy_cfg_new(p, why, sizeof(why));
+
+	if (!cfg)
+		log_error("%s: %s", tgd_policy_name(d), why);
+	return cfg;
+}
+
+/* server.user: once every listener is bound, run as that user. */
+static int tgd_drop_privileges(const struct tgd *d)
+{
+	const char *user = d->policy->server.user;
+	struct passwd *pw;
+
+	if (!user)
+		return 0;
+	pw = getpwnam(user);
+	if (!pw) {
+		log_error("server.user: no user '%s'", user);
+		return -ENOENT;
+	}
+	if (setgroups(0, NULL) || setgid(pw->pw_gid) || setuid(pw->pw_uid)) {
+		log_error("server.user: cannot become '%s': %s", user, strerror(errno));
+		return -errno;
+	}
+	if (setuid(0) == 0) {
+		log_error("server.user: privileges could not be dropped");
+		return -EPERM;
+	}
+	log_info("running as %s (uid %u)", user, (unsigned)pw->pw_uid);
+	return 0;
 }
 
 /* Blocks the signals the daemon handles, so that they queue on the signalfd
@@ -274,6 +320,18 @@ static void tgd_reload(struct tgd *d)
 		log_error("reload failed; keeping the running policy");
 		goto out_fini_diags;
 	}
+	if (d->proxy) {
+		struct proxy_cfg *cfg = tgd_proxy_cfg(d, p);
+		char why[512] = "";
+
+		if (!cfg || proxy_reload(d->proxy, cfg, why, sizeof(why))) {
+			if (cfg)
+				log_error("%s: %s", tgd_policy_name(d), why);
+			log_error("reload failed; keeping the running policy");
+			policy_unref(p);
+			goto out_fini_diags;
+		}
+	}
 	policy_unref(d->policy);
 	d->policy = p;
 	tgd_apply_log_level(d);
@@ -284,7 +342,7 @@ out_fini_diags:
 }
 
 /* Waits on the signalfd until SIGTERM or SIGINT. Returns 0 then, or -errno
- * if the signalfd fails. The proxy core's io_uring loop replaces the poll. */
+ * if the signalfd fails. The workers serve on their own threads. */
 static int tgd_run(struct tgd *d)
 {
 	struct pollfd pfd = { .fd = d->sig_fd, .events = POLLIN };
@@ -379,16 +437,36 @@ static int tgd_serve(struct tgd *d)
 	if (err < 0)
 		goto out_close_signals;
 	tgd_apply_log_level(d);
+	{
+		struct proxy_cfg *cfg = tgd_proxy_cfg(d, d->policy);
+		char why[512] = "";
+
+		if (!cfg)
+			goto out_unref_policy;
+		d->proxy = proxy_start(cfg, why, sizeof(why));
+		if (!d->proxy) {
+			log_error("%s", why);
+			goto out_unref_policy;
+		}
+	}
 	tgd_announce(d);
-	log_info("running; SIGHUP reloads the policy, SIGTERM or SIGINT stops");
+	if (tgd_drop_privileges(d))
+		goto out_stop_proxy;
+	log_info("running; SIGHUP reloads the policy, SIGTERM or SIGINT drains and stops");
 
 	err = tgd_run(d);
-	if (err < 0) {
+	if (err < 0)
 		log_error("signalfd: %s", strerror(-err));
-		goto out_unref_policy;
-	}
-	ret = TGD_EXIT_OK;
+	else
+		ret = TGD_EXIT_OK;
+	log_info("draining: up to %llu ms for requests in flight",
+		 (unsigned long long)d->policy->server.drain_ms);
 
+out_stop_proxy:
+	proxy_stop(d->proxy, d->policy->server.drain_ms);
+	proxy_free(d->proxy);
+	d->proxy = NULL;
+	log_info("stopped");
 out_unref_policy:
 	policy_unref(d->policy);
 	d->policy = NULL;

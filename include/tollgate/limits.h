@@ -135,4 +135,36 @@
 /* accept4()/read() calls per ready fd per wake in the epoll backend. */
 #define TG_IO_EPOLL_BATCH		64
 
+/* ---- proxy engine ---------------------------------------------------------- */
+
+/* Bytes queued towards one peer before receiving from the other side of the
+ * relay pauses (backpressure). */
+#define TG_PROXY_OUT_HIGH		(256u << 10)
+/* Bytes of a pipelined request accepted while the previous one is served. */
+#define TG_PROXY_PIPE_MAX		(64u << 10)
+/* Bytes of an upstream response head. */
+#define TG_PROXY_RESP_HEAD_MAX		(64u << 10)
+/* Header fields of an upstream response. */
+#define TG_PROXY_RESP_FIELDS_MAX	256
+/* Chunk extension bytes accepted (and dropped) on one chunk-size line. */
+#define TG_PROXY_CHUNK_EXT_MAX		1024
+/* Trailer section bytes of a chunked message (trailers are validated and
+ * dropped: the regenerated framing carries none). */
+#define TG_PROXY_TRAILER_MAX		(16u << 10)
+/* After an error answer the connection is closed for writing and what the
+ * client still sends is read and dropped for up to this long, so that the
+ * answer is not destroyed by a reset (RFC 9112 §9.6). */
+#define TG_PROXY_LINGER_MS		2000
+/* How long a worker waits for events before looking at timers, reloads
+ * and the access log. Timeouts fire up to this late. */
+#define TG_PROXY_TICK_MS		50
+/* The access log: a worker hands its chunk to the writer when it holds
+ * this much, or is this old. */
+#define TG_ACCESS_CHUNK_BYTES		(64u << 10)
+#define TG_ACCESS_FLUSH_MS		200
+/* Chunks queued for the writer before further ones are dropped (counted). */
+#define TG_ACCESS_QUEUE_MAX		256
+/* One access log line. */
+#define TG_ACCESS_LINE_MAX		2048
+
 #endif /* TOLLGATE_LIMITS_H */

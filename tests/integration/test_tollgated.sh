@@ -116,7 +116,13 @@ check "--check without -c checks the embedded default" \
 	grep -qx '<embedded>/policies/default.yaml: ok' "$tmp/out"
 
 # A valid policy to start from: the shipped default.
-cp policies/default.yaml "$tmp/policy.yaml"
+# Ports the kernel picks, so that the test runs next to anything on 8080.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+port2=$(free_port)
+sed "s/127\.0\.0\.1:8080/127.0.0.1:$port/" policies/default.yaml >"$tmp/policy.yaml"
 "$TGD" --check -c "$tmp/policy.yaml" >"$tmp/out" 2>&1
 check "--check on a good file exits 0" test $? -eq 0
 check "--check on a good file prints 'POLICY: ok'" grep -qx "$tmp/policy.yaml: ok" "$tmp/out"
@@ -141,8 +147,10 @@ SHOW=$tmp/log
 "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/log" &
 pid=$!
 check "the daemon starts and says it is running" wait_log 'info running;'
-check "the daemon logs its listeners" grep -qE ' info listener [^ ]+ on [^ ]+ \(https?, auth [a-z_]+\)$' "$tmp/log"
-check "the daemon says it is not serving yet" grep -q 'event loop not built yet' "$tmp/log"
+check "the daemon logs where it listens" \
+	grep -qE " info listener local: listening on http://127\.0\.0\.1:$port \(auth none\)$" "$tmp/log"
+check "the daemon answers /healthz" curl -sf -o /dev/null --max-time 5 "http://127.0.0.1:$port/healthz"
+check "/readyz says ready" curl -sf -o /dev/null --max-time 5 "http://127.0.0.1:$port/readyz"
 check "log lines carry a UTC timestamp and a level" \
 	grep -qE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z (error|warn|info|debug) ' "$tmp/log"
 
@@ -154,12 +162,15 @@ check "a broken reload logs file:line:col: message" \
 check "the daemon survives a broken reload" kill -0 "$pid"
 
 # Valid and different: another port, or at least another byte.
-sed 's/127\.0\.0\.1:8080/127.0.0.1:18080/' policies/default.yaml >"$tmp/policy.yaml"
+sed "s/127\.0\.0\.1:8080/127.0.0.1:$port2/" policies/default.yaml >"$tmp/policy.yaml"
 printf '# changed by %s\n' "$(basename "$0")" >>"$tmp/policy.yaml"
 kill -HUP "$pid"
 check "a valid reload is applied" wait_log 'policy reloaded'
 check "one reload failed, one succeeded" \
 	test "$(log_count 'keeping the running policy')" -eq 1 -a "$(log_count 'policy reloaded')" -eq 1
+check "the reload opened the new listener" curl -sf -o /dev/null --max-time 5 "http://127.0.0.1:$port2/healthz"
+check "the reload closed the old listener" \
+	test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/healthz")" = 000
 
 kill -TERM "$pid"
 if wait_exit 5; then
@@ -172,11 +183,23 @@ fi
 
 # ---- -l overrides the policy's level; SIGINT stops too ------------------------
 
-# Started with a status line check, not a log line: at warn, info is dropped.
+# At warn, info is dropped; a request to an upstream that is not there
+# logs a warning.
 : >"$tmp/log"
-"$TGD" -l warn 2>"$tmp/log" &
+cat >"$tmp/warn.yaml" <<EOF
+version: 1
+listeners:
+  - {name: local, address: 127.0.0.1:$port, auth: none, endpoints: [health],
+     routes: [{path: /, upstream: gone}]}
+upstreams:
+  - {name: gone, servers: [127.0.0.1:$(free_port)]}
+EOF
+"$TGD" -l warn -c "$tmp/warn.yaml" 2>"$tmp/log" &
 pid=$!
-check "-l warn still shows warnings" wait_log ' warn not serving'
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
+check "an unreachable upstream is a 502" \
+	test "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$port/x")" = 502
+check "-l warn still shows warnings" wait_log ' warn upstream .*connect'
 check "-l warn drops info lines" test "$(log_count ' info ')" -eq 0
 kill -INT "$pid"
 if wait_exit 5; then

@@ -121,6 +121,11 @@ struct io_conn *io_connect(struct io_loop *loop, const struct sockaddr *addr,
 /* Arms continuous receiving (again); -ENOTCONN before IO_OP_CONNECT. idle_ms > 0: one IO_OP_RECV -ETIME
  * once no data arrived for that long; calling again restarts the clock. */
 int io_recv(struct io_conn *conn, unsigned idle_ms);
+/* Stops receiving (backpressure: the other side cannot take more yet) until
+ * io_recv() is called again. Data the kernel had already completed may
+ * still arrive as IO_OP_RECV events after this call; no data is lost. The
+ * receive deadline is disarmed with it. */
+int io_recv_pause(struct io_conn *conn);
 /* Sends all of buf (borrowed, see above), resubmitting partial sends
  * (-ENOTCONN before IO_OP_CONNECT);
  * timeout_ms bounds the whole send (0: none). One send at a time: -EBUSY. */
@@ -254,6 +259,7 @@ int io_ep_connect(struct io_conn *conn);
 int io_ep_recv(struct io_conn *conn);
 int io_ep_send(struct io_conn *conn);
 void io_ep_close(struct io_conn *conn);
+int io_ep_recv_pause(struct io_conn *conn);
 void io_ep_buf_release(struct io_loop *loop, unsigned buf);
 int io_ep_poll(struct io_loop *loop, int timeout_ms);
 

@@ -140,6 +140,11 @@ int io_ep_recv(struct io_conn *c)
 	return interest_update(c);
 }
 
+int io_ep_recv_pause(struct io_conn *c)
+{
+	return interest_update(c);
+}
+
 static void send_some(struct io_conn *c)
 {
 	int res;

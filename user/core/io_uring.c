@@ -1039,6 +1039,24 @@ int io_recv(struct io_conn *c, unsigned idle_ms)
 	return err;
 }
 
+int io_recv_pause(struct io_conn *c)
+{
+	if (c->closing || c->kind != IO_KIND_STREAM)
+		return -EINVAL;
+	if (!c->recv_on)
+		return 0;
+	c->recv_on = false;
+	c->idle_ms = 0;
+	io_unstarve(c);
+	if (c->loop->backend == IO_BACKEND_EPOLL)
+		return io_ep_recv_pause(c);
+	/* The multishot ends with -ECANCELED and is not re-armed while
+	 * recv_on is false; io_recv() re-arms it (or, if the cancel has not
+	 * completed yet, the completion does). */
+	ur_cancel(c, IO_F_RECV, UD_RECV);
+	return 0;
+}
+
 int io_send(struct io_conn *c, const void *buf, size_t len, unsigned timeout_ms)
 {
 	if (c->closing || c->kind != IO_KIND_STREAM || !len || len > INT32_MAX)

@@ -1,0 +1,123 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * /metrics of the proxy: the counters of every worker summed, in the
+ * Prometheus text format (obs/metrics.h). Labels are bounded: listener
+ * names come from the policy, causes from a fixed table.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "obs/access.h"
+#include "obs/metrics.h"
+#include "proxy/internal.h"
+
+static uint64_t sum(const struct proxy *px, enum pstat k)
+{
+	uint64_t v = 0;
+	unsigned i;
+
+	for (i = 0; i < px->n_workers; i++)
+		v += atomic_load_explicit(&px->stats[i].v[k], memory_order_relaxed);
+	return v;
+}
+
+struct cause {
+	enum pstat k;
+	const char *name;
+};
+
+static const struct cause errors[] = {
+	{ PS_BAD_REQUEST,		"bad_request" },
+	{ PS_TOO_LARGE_HEAD,		"head_too_large" },
+	{ PS_TOO_LARGE_BODY,		"body_too_large" },
+	{ PS_CONNS_REFUSED,		"connection_limit" },
+	{ PS_TIMEOUT_HEADER,		"timeout_header" },
+	{ PS_TIMEOUT_BODY,		"timeout_body" },
+	{ PS_TIMEOUT_IDLE,		"timeout_idle" },
+	{ PS_TIMEOUT_UP_CONNECT,	"timeout_upstream_connect" },
+	{ PS_TIMEOUT_UP_FIRST_BYTE,	"timeout_upstream_first_byte" },
+	{ PS_TIMEOUT_UP_IDLE,		"timeout_upstream_idle" },
+	{ PS_UP_CONNECT_FAIL,		"upstream_connect" },
+	{ PS_UP_BAD_RESPONSE,		"upstream_bad_response" },
+	{ PS_UP_RESET,			"upstream_reset" },
+	{ PS_TLS_FAILURES,		"tls_handshake" },
+	{ PS_CLIENT_ABORTS,		"client_abort" },
+};
+
+static void counter(FILE *f, const char *name, const char *help, uint64_t v)
+{
+	metrics_family(f, name, METRICS_COUNTER, help);
+	metrics_sample(f, name, NULL, 0, v);
+}
+
+int builtin_metrics(struct worker *w, struct pbuf *body)
+{
+	struct proxy *px = w->px;
+	static const char *const cls[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
+	char *buf = NULL;
+	size_t len = 0, i;
+	int64_t conns = 0, up = 0;
+	FILE *f = open_memstream(&buf, &len);
+	int err = 0;
+
+	if (!f)
+		return -errno;
+	for (i = 0; i < px->n_workers; i++) {
+		conns += atomic_load_explicit(&px->stats[i].conns, memory_order_relaxed);
+		up += atomic_load_explicit(&px->stats[i].up_conns, memory_order_relaxed);
+	}
+	metrics_family(f, "tollgate_http_connections", METRICS_GAUGE,
+		       "Open client connections.");
+	metrics_sample(f, "tollgate_http_connections", NULL, 0, (uint64_t)(conns > 0 ? conns : 0));
+	counter(f, "tollgate_http_connections_accepted_total", "Client connections accepted.",
+		sum(px, PS_CONNS_ACCEPTED));
+	counter(f, "tollgate_http_requests_total", "Requests whose head was read.",
+		sum(px, PS_REQUESTS));
+	metrics_family(f, "tollgate_http_responses_total", METRICS_COUNTER,
+		       "Responses by status class.");
+	for (i = 0; i < 5; i++) {
+		struct metrics_label l = { "code", cls[i] };
+
+		metrics_sample(f, "tollgate_http_responses_total", &l, 1,
+			       sum(px, (enum pstat)(PS_RESP_1XX + i)));
+	}
+	metrics_family(f, "tollgate_http_errors_total", METRICS_COUNTER,
+		       "Requests and connections that failed, by cause.");
+	for (i = 0; i < sizeof(errors) / sizeof(errors[0]); i++) {
+		struct metrics_label l = { "cause", errors[i].name };
+
+		metrics_sample(f, "tollgate_http_errors_total", &l, 1, sum(px, errors[i].k));
+	}
+	metrics_family(f, "tollgate_upstream_connections", METRICS_GAUGE,
+		       "Open upstream connections, idle and busy.");
+	metrics_sample(f, "tollgate_upstream_connections", NULL, 0, (uint64_t)(up > 0 ? up : 0));
+	counter(f, "tollgate_upstream_reused_total",
+		"Requests sent on a kept-alive upstream connection.", sum(px, PS_UP_REUSED));
+	counter(f, "tollgate_upstream_retries_total",
+		"Requests sent again after a kept-alive connection was found closed.",
+		sum(px, PS_UP_RETRIED));
+	counter(f, "tollgate_upstream_ejections_total",
+		"Upstream servers ejected by passive health checks.", sum(px, PS_UP_EJECTED));
+	counter(f, "tollgate_tls_handshakes_total", "TLS handshakes completed.",
+		sum(px, PS_TLS_HANDSHAKES));
+	metrics_family(f, "tollgate_tls_ktls", METRICS_GAUGE,
+		       "1 when kTLS can engage on the listener (kernel and policy allow it); "
+		       "0 when TLS runs in user space.");
+	for (i = 0; i < w->cfg->n_listeners; i++) {
+		const struct pcfg_listener *l = &w->cfg->listeners[i];
+		struct metrics_label lb = { "listener", l->pl->name };
+
+		if (l->tls)
+			metrics_sample(f, "tollgate_tls_ktls", &lb, 1, l->ktls ? 1 : 0);
+	}
+	counter(f, "tollgate_access_log_dropped_total",
+		"Access log chunks dropped because the writer fell behind.",
+		access_log_dropped(px->alog) + sum(px, PS_ACCESS_DROPPED));
+	if (fclose(f))
+		err = -errno;
+	if (!err && buf)
+		err = pbuf_append(body, buf, len, SIZE_MAX);
+	free(buf);
+	return err;
+}

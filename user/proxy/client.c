@@ -1,0 +1,1069 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Client connections: TLS termination, request heads, the built-in
+ * endpoints, routing, the request body towards the upstream and the
+ * response back, one request at a time (pipelined requests wait in order).
+ *
+ * Framing is regenerated in both directions: the upstream gets
+ * Content-Length or chunked as the parser understood the request, never
+ * the client's own framing fields, so a request the parser rejects can
+ * never reach an upstream and one it accepts cannot be read differently
+ * there (docs/proxy.md, "Smuggling").
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "http/fwd.h"
+#include "proxy/internal.h"
+
+enum cstate {
+	C_HEAD = 0,	/* reading a request head (or idle between requests) */
+	C_BODY,		/* forwarding the request body */
+	C_WAIT,		/* request complete; the response is on its way */
+	C_LINGER,	/* answered with close: reading and dropping until EOF */
+};
+
+struct client {
+	struct pobj obj;
+	struct worker *w;
+	struct client *prev, *next;
+	struct pend e;
+	struct ptnode tn;
+	struct proxy_cfg *cfg0;		/* at accept: for its listener */
+	struct pcfg_listener *l0;
+	char peer[FWD_ADDR_MAX];
+	size_t peer_len;
+	uint8_t state;
+	bool closing;
+	bool close_after;		/* close once the response is out */
+	bool eof;			/* the client half-closed */
+	bool shut;			/* SHUT_WR done (lingering) */
+	bool parsing, reparse;
+
+	struct pbuf in;			/* the head (and what came with it) */
+	size_t in_used;
+	struct pbuf pipe;		/* bytes after the request, received later */
+	struct http1_parser hp;
+	struct http1_header *hdrs;
+
+	/* the request in progress (cfg != NULL) */
+	struct proxy_cfg *cfg;
+	struct pcfg_listener *l;
+	struct pcfg_route *route;
+	struct uconn *up;
+	char rid[20];
+	struct timespec t0;
+	int status;
+	uint64_t bytes_in, bytes_out;
+	uint64_t body_left;
+	struct http1_chunked chin;
+	char *tbuf;
+	bool body_done, resp_started, resp_done, chunked_out, keep_alive;
+	bool head_method, retried, body_sent_any;
+};
+
+struct client *client_of_timer(struct ptnode *n)
+{
+	return (struct client *)((char *)n - offsetof(struct client, tn));
+}
+
+static const struct policy_server *srv(const struct client *c)
+{
+	return &(c->cfg ? c->cfg : c->w->cfg)->policy->server;
+}
+
+static const char *reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 404: return "Not Found";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	case 508: return "Loop Detected";
+	default: return "Unknown";
+	}
+}
+
+/* ---- closing ------------------------------------------------------------------------- */
+
+static void client_close(struct client *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	ptimer_clear(&c->tn);
+	if (c->up) {
+		uconn_release(c->up, false);
+		c->up = NULL;
+	}
+	pend_close(&c->e);
+}
+
+/* Output is done: close now, or linger after an error answer so that the
+ * client reads it before our close can turn into a reset. */
+static void client_close_when_sent(struct client *c)
+{
+	if (pend_pending(&c->e) || c->e.busy)
+		return;
+	if (c->eof || c->shut) {
+		client_close(c);
+		return;
+	}
+	c->shut = true;
+	c->state = C_LINGER;
+	shutdown(io_conn_fd(c->e.io), SHUT_WR);
+	ptimer_set(c->w, &c->tn, PT_LINGER);
+}
+
+void client_on_closed(struct worker *w, struct client *c)
+{
+	struct proxy *px = w->px;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ptimer_clear(&c->tn);
+	pend_fini(&c->e);
+	pbuf_free(&c->in);
+	pbuf_free(&c->pipe);
+	free(c->hdrs);
+	free(c->tbuf);
+	proxy_cfg_unref(c->cfg);
+	proxy_cfg_unref(c->cfg0);
+	free(c);
+	w->n_clients--;
+	atomic_fetch_sub(&px->conns_total, 1);
+	atomic_fetch_sub_explicit(&w->st->conns, 1, memory_order_relaxed);
+}
+
+/* ---- writing to the client ------------------------------------------------------------ */
+
+static int client_out(struct client *c, const void *p, size_t n)
+{
+	int err = pend_write(c->w, &c->e, p, n);
+
+	if (!err)
+		err = pend_flush(&c->e);
+	if (err)
+		client_close(c);
+	return err;
+}
+
+static void access_line(struct client *c)
+{
+	struct worker *w = c->w;
+	char line[TG_ACCESS_LINE_MAX], path[512], method[32];
+	struct timespec t1;
+	uint64_t us;
+	struct http1_span m = c->hp.msg.method, t = c->hp.msg.target;
+	size_t i, o = 0;
+	int n;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	us = (uint64_t)(t1.tv_sec - c->t0.tv_sec) * 1000000u +
+	     (uint64_t)(t1.tv_nsec - c->t0.tv_nsec) / 1000;
+	/* Method and target are tokens and visible ASCII (the parser saw to
+	 * it); only '"' and '\\' need escaping. The query is left out: it may
+	 * carry credentials. */
+	for (i = 0; i < t.len && t.p[i] != '?' && o + 2 < sizeof(path); i++) {
+		if (t.p[i] == '"' || t.p[i] == '\\')
+			path[o++] = '\\';
+		path[o++] = t.p[i];
+	}
+	path[o] = '\0';
+	snprintf(method, sizeof(method), "%.*s", (int)(m.len < 31 ? m.len : 31), m.p ? m.p : "");
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		char ts[32];
+
+		gmtime_r(&now, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		n = snprintf(line, sizeof(line),
+			     "{\"time\":\"%s\",\"request_id\":\"%s\",\"listener\":\"%s\","
+			     "\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
+			     "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ","
+			     "\"upstream\":\"%s\",\"duration_us\":%" PRIu64 "}",
+			     ts, c->rid, c->l ? c->l->pl->name : "", c->peer, method, path,
+			     c->status, c->bytes_in, c->bytes_out,
+			     c->route ? c->route->up->pu->name : "", us);
+	}
+	if (n > 0 && (size_t)n < sizeof(line))
+		worker_access(w, line, (size_t)n);
+}
+
+static void count_status(struct client *c)
+{
+	static const enum pstat cls[] = { PS_RESP_1XX, PS_RESP_1XX, PS_RESP_2XX,
+					  PS_RESP_3XX, PS_RESP_4XX, PS_RESP_5XX };
+	int k = c->status / 100;
+
+	if (k >= 1 && k <= 5)
+		pstat_inc(c->w->st, cls[k]);
+}
+
+static void client_next(struct client *c);
+
+/* The response is out (queued): log, then the next request or close. */
+static void client_finish(struct client *c)
+{
+	struct worker *w = c->w;
+
+	count_status(c);
+	access_line(c);
+	if (c->up) {
+		uconn_release(c->up, c->body_done);
+		c->up = NULL;
+	}
+	if (!c->body_done || !c->keep_alive || w->draining)
+		c->close_after = true;
+	proxy_cfg_unref(c->cfg);
+	c->cfg = NULL;
+	c->route = NULL;
+	free(c->tbuf);
+	c->tbuf = NULL;
+	if (c->close_after) {
+		c->state = C_WAIT;
+		client_close_when_sent(c);
+		return;
+	}
+	client_next(c);
+}
+
+/* A response of our own: JSON error or a built-in endpoint. */
+static void client_local(struct client *c, int status, const char *ctype,
+			 const char *body, size_t len, bool close)
+{
+	struct pbuf *h = &c->w->hbuf;
+
+	if (!c->cfg) {
+		/* A parse error before the request was taken. */
+		c->cfg = pcfg_ref(c->w->cfg);
+		c->l = c->l0;
+	}
+	c->status = status;
+	if (close || !c->body_done)
+		c->close_after = true;
+	h->len = 0;
+	if (pbuf_printf(h, SIZE_MAX,
+			"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+			"Cache-Control: no-store\r\nx-tollgate-request-id: %s\r\n%s\r\n",
+			status, reason(status), ctype, len, c->rid,
+			c->close_after ? "Connection: close\r\n" : "") ||
+	    pbuf_append(h, body, c->head_method ? 0 : len, SIZE_MAX)) {
+		client_close(c);
+		return;
+	}
+	c->resp_started = c->resp_done = true;
+	c->bytes_out += len;
+	if (client_out(c, h->p, h->len))
+		return;
+	client_finish(c);
+}
+
+static void client_error(struct client *c, int status, const char *msg, bool close)
+{
+	char body[256];
+	int n = snprintf(body, sizeof(body),
+			 "{\"error\":{\"code\":%d,\"type\":\"%s\",\"message\":\"%s\"}}\n",
+			 status, reason(status), msg);
+
+	client_local(c, status, "application/json", body, (size_t)n, close);
+}
+
+/* ---- request bodies ------------------------------------------------------------------------ */
+
+static void client_body_done(struct client *c)
+{
+	c->body_done = true;
+	c->state = C_WAIT;
+	ptimer_clear(&c->tn);
+	if (c->up)
+		uconn_request_sent(c->up);
+}
+
+/* Forwards body bytes; returns how many of p belong to the body, or -1
+ * after answering an error. */
+static long client_body(struct client *c, const char *p, size_t n)
+{
+	struct worker *w = c->w;
+	size_t used = 0;
+
+	if (c->hp.msg.body == HTTP1_BODY_LENGTH) {
+		size_t k = n < c->body_left ? n : (size_t)c->body_left;
+
+		if (k && uconn_write(c->up, p, k))
+			goto out_up;
+		c->body_left -= k;
+		c->bytes_in += k;
+		c->body_sent_any |= k > 0;
+		used = k;
+		if (!c->body_left)
+			client_body_done(c);
+	} else {
+		while (used < n && !c->body_done) {
+			struct http1_span d;
+			size_t k = 0;
+			char head[HTTP1_CHUNK_HEAD_MAX];
+			int r = http1_chunked_next(&c->chin, p + used, n - used, &k, &d);
+
+			used += k;
+			if (r < 0) {
+				pstat_inc(w->st, PS_BAD_REQUEST);
+				if (c->resp_started) {
+					client_close(c);
+					return -1;
+				}
+				client_error(c, 400, http1_strerror(-r), true);
+				return -1;
+			}
+			if (r == HTTP1_CHUNKED_DATA) {
+				size_t hn = http1_chunk_head(head, sizeof(head), d.len);
+
+				if (c->chin.total > srv(c)->limits.body_bytes) {
+					pstat_inc(w->st, PS_TOO_LARGE_BODY);
+					if (c->resp_started) {
+						client_close(c);
+						return -1;
+					}
+					client_error(c, 413, "request body too large", true);
+					return -1;
+				}
+				if (uconn_write(c->up, head, hn) ||
+				    uconn_write(c->up, d.p, d.len) ||
+				    uconn_write(c->up, "\r\n", 2))
+					goto out_up;
+				c->bytes_in += d.len;
+				c->body_sent_any = true;
+			} else if (r == HTTP1_CHUNKED_DONE) {
+				if (uconn_write(c->up, "0\r\n\r\n", 5))
+					goto out_up;
+				client_body_done(c);
+			}
+		}
+	}
+	if (!c->body_done && c->up && uconn_pending(c->up) > TG_PROXY_OUT_HIGH)
+		pend_pause(&c->e);
+	return (long)used;
+
+out_up:
+	client_up_failed(c, 502, PS_UP_RESET, false);
+	return -1;
+}
+
+void client_up_drained(struct client *c)
+{
+	if (c->state == C_BODY && !c->closing)
+		pend_resume(&c->e, 0);
+}
+
+/* ---- starting a request ------------------------------------------------------------------------ */
+
+static bool path_is(const struct http1_span *t, const char *path)
+{
+	size_t n = strlen(path), i;
+
+	for (i = 0; i < t->len && t->p[i] != '?'; i++)
+		;
+	return i == n && !memcmp(t->p, path, n);
+}
+
+static struct pcfg_route *route_match(struct pcfg_listener *l, const struct http1_span *t)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->n_routes; i++) {
+		struct pcfg_route *r = &l->routes[i];
+
+		if (t->len < r->path_len || memcmp(t->p, r->path, r->path_len))
+			continue;
+		/* "/api" matches "/api", "/api/x" and "/api?q", not "/apix". */
+		if (t->len == r->path_len || r->path[r->path_len - 1] == '/' ||
+		    t->p[r->path_len] == '/' || t->p[r->path_len] == '?')
+			return r;
+	}
+	return NULL;
+}
+
+static bool client_builtin(struct client *c)
+{
+	const struct http1_span *t = &c->hp.msg.target;
+	uint32_t ep = c->l->pl->endpoints;
+	const struct policy_metrics *m = &c->cfg->policy->telemetry.metrics;
+
+	if (c->hp.msg.method_id != HTTP1_METHOD_GET && c->hp.msg.method_id != HTTP1_METHOD_HEAD)
+		return false;
+	if (ep & POLICY_EP_BIT(POLICY_EP_HEALTH)) {
+		if (path_is(t, "/healthz")) {
+			client_local(c, 200, "application/json", "{\"status\":\"ok\"}\n", 16, false);
+			return true;
+		}
+		if (path_is(t, "/readyz")) {
+			if (c->w->draining || atomic_load(&c->w->px->stopping))
+				client_local(c, 503, "application/json",
+					     "{\"status\":\"draining\"}\n", 22, true);
+			else
+				client_local(c, 200, "application/json",
+					     "{\"status\":\"ready\"}\n", 19, false);
+			return true;
+		}
+	}
+	if ((ep & POLICY_EP_BIT(POLICY_EP_METRICS)) && m->enabled &&
+	    path_is(t, m->path ? m->path : "/metrics")) {
+		struct pbuf body = { 0 };
+
+		if (builtin_metrics(c->w, &body)) {
+			client_error(c, 500, "metrics unavailable", false);
+		} else {
+			client_local(c, 200, "text/plain; version=0.0.4; charset=utf-8",
+				     body.p, body.len, false);
+		}
+		pbuf_free(&body);
+		return true;
+	}
+	return false;
+}
+
+/* The upstream request head into hbuf. -ELOOP: answer 508. */
+static int build_up_head(struct client *c)
+{
+	const struct http1_message *m = &c->hp.msg;
+	struct pbuf *h = &c->w->hbuf;
+	const struct pcfg_route *r = c->route;
+	struct http1_span t = m->target;
+	char fwd[1024];
+	size_t i, flen = 0;
+	int err;
+
+	h->len = 0;
+	if (r->strip_prefix) {
+		size_t k = r->path_len;
+
+		/* "/api/" stripped from "/api/x" leaves "x": keep the slash. */
+		if (r->path[k - 1] == '/')
+			k--;
+		t.p += k;
+		t.len -= k;
+	}
+	err = pbuf_printf(h, SIZE_MAX, "%.*s %s%.*s HTTP/1.1\r\n", (int)m->method.len,
+			  m->method.p, (!t.len || t.p[0] != '/') ? "/" : "",
+			  (int)t.len, t.p);
+	for (i = 0; !err && i < m->n_headers; i++) {
+		const struct http1_header *f = &m->headers[i];
+
+		if ((f->flags & HTTP1_HF_HOP_BY_HOP) || fwd_is_rewritten(f) ||
+		    f->id == HTTP1_H_CONTENT_LENGTH || f->id == HTTP1_H_TRANSFER_ENCODING ||
+		    f->id == HTTP1_H_EXPECT)
+			continue;
+		err = pbuf_printf(h, SIZE_MAX, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
+				  (int)f->value.len, f->value.p);
+	}
+	if (!err && !(m->flags & HTTP1_M_HOST))
+		err = pbuf_printf(h, SIZE_MAX, "Host: %s\r\n", r->up->servers[0].text);
+	if (err)
+		return err;
+	err = fwd_request_fields(fwd, sizeof(fwd), m, c->peer, c->peer_len,
+				 c->l->tls != NULL, FWD_PSEUDONYM, &flen);
+	if (err == -ENOSPC)
+		return -E2BIG;
+	if (err)
+		return err;
+	err = pbuf_append(h, fwd, flen, SIZE_MAX);
+	if (!err && m->body == HTTP1_BODY_LENGTH)
+		err = pbuf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
+				  m->content_length);
+	else if (!err && m->body == HTTP1_BODY_CHUNKED)
+		err = pbuf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+	if (!err)
+		err = pbuf_append(h, "\r\n", 2, SIZE_MAX);
+	return err;
+}
+
+/* Picks a connection and queues the head. Returns 0, or -1 after answering. */
+static int client_start_upstream(struct client *c, bool fresh)
+{
+	int status = 502, err;
+
+	c->up = uconn_get(c->w, c, c->route->up, c->head_method, &status, fresh);
+	if (!c->up) {
+		client_error(c, status, status == 503 ? "upstream connection limit reached" :
+			     "no upstream server available", false);
+		return -1;
+	}
+	err = build_up_head(c);
+	if (err == -ELOOP) {
+		client_error(c, 508, "request loop: it has been through this gateway", true);
+		return -1;
+	}
+	if (err == -E2BIG) {
+		client_error(c, 431, "forwarding fields too large", true);
+		return -1;
+	}
+	if (err || uconn_write(c->up, c->w->hbuf.p, c->w->hbuf.len)) {
+		client_up_failed(c, 502, PS_UP_RESET, false);
+		return -1;
+	}
+	return 0;
+}
+
+static void client_request(struct client *c, size_t head_len)
+{
+	struct worker *w = c->w;
+	const struct http1_message *m = &c->hp.msg;
+	const struct policy_server *s;
+	long k;
+
+	c->cfg = pcfg_ref(w->cfg);
+	c->l = pcfg_listener_same(c->cfg, c->l0);
+	if (!c->l) {
+		/* The listener went away in a reload: finish on the policy the
+		 * connection started with, then close. */
+		proxy_cfg_unref(c->cfg);
+		c->cfg = pcfg_ref(c->cfg0);
+		c->l = c->l0;
+		c->close_after = true;
+	}
+	s = &c->cfg->policy->server;
+	pstat_inc(w->st, PS_REQUESTS);
+	c->in_used = head_len;
+	c->head_method = m->method_id == HTTP1_METHOD_HEAD;
+	c->keep_alive = (m->flags & HTTP1_M_KEEP_ALIVE) != 0;
+	c->body_done = m->body == HTTP1_BODY_NONE ||
+		       (m->body == HTTP1_BODY_LENGTH && !m->content_length);
+	c->body_left = m->body == HTTP1_BODY_LENGTH ? m->content_length : 0;
+	c->bytes_in = head_len;
+	if (m->flags & HTTP1_M_EXPECT_OTHER) {
+		client_error(c, 417, "unsupported expectation", true);
+		return;
+	}
+	if (m->body == HTTP1_BODY_LENGTH && m->content_length > s->limits.body_bytes) {
+		pstat_inc(w->st, PS_TOO_LARGE_BODY);
+		client_error(c, 413, "request body too large", true);
+		return;
+	}
+	if (client_builtin(c))
+		return;
+	c->route = route_match(c->l, &m->target);
+	if (!c->route) {
+		client_error(c, 404, "no route for this path", false);
+		return;
+	}
+	if (m->body == HTTP1_BODY_CHUNKED) {
+		c->tbuf = malloc(TG_PROXY_TRAILER_MAX);
+		if (!c->tbuf) {
+			client_error(c, 503, "out of memory", true);
+			return;
+		}
+		http1_chunked_init(&c->chin, TG_PROXY_CHUNK_EXT_MAX, c->tbuf,
+				   TG_PROXY_TRAILER_MAX, NULL, 0);
+	}
+	if (client_start_upstream(c, false))
+		return;
+	if (c->body_done) {
+		client_body_done(c);
+	} else {
+		c->state = C_BODY;
+		ptimer_set(w, &c->tn, PT_BODY);
+		if (m->flags & HTTP1_M_EXPECT_CONTINUE) {
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+			if (client_out(c, cont, sizeof(cont) - 1))
+				return;
+		}
+	}
+	if (c->state == C_BODY && c->in.len > head_len) {
+		k = client_body(c, c->in.p + head_len, c->in.len - head_len);
+		if (k < 0)
+			return;
+		c->in_used += (size_t)k;
+	}
+}
+
+static void rid_new(struct client *c)
+{
+	struct worker *w = c->w;
+
+	snprintf(c->rid, sizeof(c->rid), "%02x%06" PRIx64 "%08" PRIx64, w->id & 0xff,
+		 (w->px->started_ms ^ (uint64_t)(uintptr_t)w) & 0xffffff,
+		 ++w->req_seq & 0xffffffffu);
+}
+
+/* Parses what `in` holds. */
+static void client_parse_once(struct client *c)
+{
+	struct worker *w = c->w;
+	const struct policy_server *s = srv(c);
+	long r;
+
+	if (!c->hdrs) {
+		c->hdrs = calloc(s->limits.header_count, sizeof(*c->hdrs));
+		if (!c->hdrs) {
+			client_close(c);
+			return;
+		}
+		http1_parser_init(&c->hp, HTTP1_F_REQUEST, c->hdrs, s->limits.header_count,
+				  s->limits.header_bytes);
+	}
+	r = http1_parse(&c->hp, c->in.p, c->in.len);
+	if (!r)
+		return;
+	rid_new(c);
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	c->body_done = false;
+	c->resp_started = c->resp_done = c->chunked_out = c->retried = false;
+	c->body_sent_any = false;
+	c->head_method = false;
+	c->bytes_in = c->bytes_out = 0;
+	c->status = 0;
+	ptimer_clear(&c->tn);
+	if (r < 0) {
+		int status = http1_error_status((int)-r);
+
+		pstat_inc(w->st, status == 431 ? PS_TOO_LARGE_HEAD : PS_BAD_REQUEST);
+		c->hp.msg.method.len = 0;
+		c->hp.msg.target.len = 0;
+		c->body_done = true;
+		client_error(c, status, http1_strerror((int)-r), true);
+		return;
+	}
+	client_request(c, (size_t)r);
+}
+
+/* A request answered at once (a built-in endpoint, an error) starts the
+ * next pipelined one from inside this call; loop instead of recursing. */
+static void client_parse(struct client *c)
+{
+	if (c->parsing) {
+		c->reparse = true;
+		return;
+	}
+	c->parsing = true;
+	do {
+		c->reparse = false;
+		client_parse_once(c);
+	} while (c->reparse && !c->closing && c->state == C_HEAD);
+	c->parsing = false;
+}
+
+/* Ready for the next request on the connection. */
+static void client_next(struct client *c)
+{
+	struct worker *w = c->w;
+	size_t rest = c->in.len - c->in_used;
+
+	c->state = C_HEAD;
+	c->hp.msg.method.len = c->hp.msg.target.len = 0;
+	if (c->hdrs)
+		http1_parser_reset(&c->hp);
+	memmove(c->in.p, c->in.p + c->in_used, rest);
+	c->in.len = rest;
+	c->in_used = 0;
+	if (c->pipe.len) {
+		if (pbuf_append(&c->in, c->pipe.p, c->pipe.len, SIZE_MAX)) {
+			client_close(c);
+			return;
+		}
+		c->pipe.len = 0;
+	}
+	pbuf_free(&c->pipe);
+	pend_resume(&c->e, 0);
+	if (!c->in.len) {
+		/* Idle: hold as little memory as possible. */
+		pbuf_free(&c->in);
+		free(c->hdrs);
+		c->hdrs = NULL;
+		if (c->eof) {
+			client_close(c);
+			return;
+		}
+		ptimer_set(w, &c->tn, PT_IDLE);
+		return;
+	}
+	ptimer_set(w, &c->tn, PT_HEADER);
+	client_parse(c);
+}
+
+/* ---- received bytes ------------------------------------------------------------------------- */
+
+static int client_on_plain(void *arg, const char *p, size_t n)
+{
+	struct client *c = arg;
+	const struct policy_server *s = srv(c);
+	long k;
+
+	if (c->closing)
+		return 0;
+	switch (c->state) {
+	case C_HEAD:
+		if (!c->in.len)
+			ptimer_set(c->w, &c->tn, PT_HEADER);
+		/* The head bound is the parser's; the slack holds body bytes
+		 * that arrived with it. */
+		if (pbuf_append(&c->in, p, n, s->limits.header_bytes + sizeof(c->w->scratch) + 4096)) {
+			pstat_inc(c->w->st, PS_TOO_LARGE_HEAD);
+			client_error(c, 431, "request head too large", true);
+			return 0;
+		}
+		client_parse(c);
+		return 0;
+	case C_BODY:
+		k = client_body(c, p, n);
+		if (k < 0)
+			return 0;
+		p += k;
+		n -= (size_t)k;
+		if (!n)
+			return 0;
+		/* bytes of the next request */
+		__attribute__((fallthrough));
+	case C_WAIT:
+		if (pbuf_append(&c->pipe, p, n, TG_PROXY_PIPE_MAX * 2)) {
+			client_close(c);
+			return 0;
+		}
+		if (c->pipe.len > TG_PROXY_PIPE_MAX)
+			pend_pause(&c->e);
+		return 0;
+	case C_LINGER:
+	default:
+		return 0;
+	}
+}
+
+static void client_eof(struct client *c)
+{
+	c->eof = true;
+	switch (c->state) {
+	case C_HEAD:
+		/* Between requests, or a head cut short: nothing to answer. */
+		client_close(c);
+		return;
+	case C_WAIT:
+		/* A half-close after a complete request: answer, then close. */
+		c->close_after = true;
+		return;
+	case C_BODY:
+		pstat_inc(c->w->st, PS_CLIENT_ABORTS);
+		client_close(c);
+		return;
+	default:
+		client_close(c);
+	}
+}
+
+void client_on_event(struct worker *w, struct client *c, const struct io_event *ev)
+{
+	int ret;
+
+	switch (ev->op) {
+	case IO_OP_RECV:
+		if (ev->res > 0) {
+			ret = c->closing ? 0 :
+				pend_recv(w, &c->e, ev->data, ev->len, client_on_plain, c);
+			io_buf_release(w->loop, ev->buf);
+			if (ret < 0)
+				client_close(c);
+			else if (ret == 1 && !c->closing)
+				client_eof(c);
+			return;
+		}
+		if (c->closing)
+			return;
+		if (ev->res == 0)
+			client_eof(c);
+		else if (ev->res != -ETIME)
+			client_close(c);
+		return;
+	case IO_OP_SEND:
+		c->e.busy = false;
+		c->e.sending.len = 0;
+		if (c->closing)
+			return;
+		if (ev->res < 0) {
+			client_close(c);
+			return;
+		}
+		client_sent(c);
+		return;
+	default:
+		return;
+	}
+}
+
+void client_sent(struct client *c)
+{
+	if (pend_flush(&c->e)) {
+		client_close(c);
+		return;
+	}
+	if (c->up && pend_pending(&c->e) < TG_PROXY_OUT_HIGH / 2)
+		uconn_resume(c->up);
+	if (c->close_after && !c->cfg) {
+		client_close_when_sent(c);
+		return;
+	}
+	if (c->state == C_HEAD && !c->in.len && !c->e.busy && !c->e.out.len) {
+		pbuf_free(&c->e.out);
+		pbuf_free(&c->e.sending);
+	}
+}
+
+/* ---- from the upstream ------------------------------------------------------------------------ */
+
+void client_resp_head(struct client *c, const struct http1_message *m)
+{
+	struct pbuf *h = &c->w->hbuf;
+	size_t i;
+	int err;
+
+	c->status = m->status;
+	c->resp_started = true;
+	if (!c->body_done || c->w->draining)
+		c->close_after = true;
+	c->keep_alive = c->keep_alive && !c->close_after;
+	h->len = 0;
+	err = pbuf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n", m->status,
+			  (int)m->reason.len, m->reason.p);
+	for (i = 0; !err && i < m->n_headers; i++) {
+		const struct http1_header *f = &m->headers[i];
+
+		if ((f->flags & HTTP1_HF_HOP_BY_HOP) ||
+		    f->id == HTTP1_H_CONTENT_LENGTH || f->id == HTTP1_H_TRANSFER_ENCODING)
+			continue;
+		err = pbuf_printf(h, SIZE_MAX, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
+				  (int)f->value.len, f->value.p);
+	}
+	if (err)
+		goto out_close;
+	switch (m->body) {
+	case HTTP1_BODY_NONE:
+		/* HEAD, 204, 304: the length describes the representation. */
+		if (m->flags & HTTP1_M_CONTENT_LENGTH)
+			err = pbuf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
+					  m->content_length);
+		break;
+	case HTTP1_BODY_LENGTH:
+		err = pbuf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
+				  m->content_length);
+		break;
+	default:
+		if (c->hp.msg.version_minor >= 1) {
+			c->chunked_out = true;
+			err = pbuf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+		} else {
+			/* An HTTP/1.0 client: the end of the body is our close. */
+			c->keep_alive = false;
+			c->close_after = true;
+		}
+	}
+	if (!err) {
+		if (!c->keep_alive)
+			err = pbuf_printf(h, SIZE_MAX, "Connection: close\r\n");
+		else if (c->hp.msg.version_minor == 0)
+			err = pbuf_printf(h, SIZE_MAX, "Connection: keep-alive\r\n");
+	}
+	if (!err)
+		err = pbuf_printf(h, SIZE_MAX, "x-tollgate-request-id: %s\r\n\r\n", c->rid);
+	if (err)
+		goto out_close;
+	client_out(c, h->p, h->len);
+	return;
+
+out_close:
+	client_close(c);
+}
+
+void client_resp_body(struct client *c, const char *p, size_t n)
+{
+	char head[HTTP1_CHUNK_HEAD_MAX];
+
+	if (!n || c->closing)
+		return;
+	c->bytes_out += n;
+	if (c->chunked_out) {
+		size_t hn = http1_chunk_head(head, sizeof(head), n);
+
+		if (pend_write(c->w, &c->e, head, hn) || pend_write(c->w, &c->e, p, n) ||
+		    client_out(c, "\r\n", 2)) {
+			client_close(c);
+			return;
+		}
+	} else if (client_out(c, p, n)) {
+		return;
+	}
+	if (c->up && pend_pending(&c->e) > TG_PROXY_OUT_HIGH)
+		uconn_pause(c->up);
+}
+
+void client_resp_done(struct client *c)
+{
+	if (c->closing)
+		return;
+	if (c->chunked_out && client_out(c, "0\r\n\r\n", 5))
+		return;
+	c->resp_done = true;
+	client_finish(c);
+}
+
+void client_up_failed(struct client *c, int status, enum pstat why, bool retryable)
+{
+	pstat_inc(c->w->st, why);
+	c->up = NULL;
+	if (c->closing)
+		return;
+	if (c->resp_started) {
+		/* Part of the answer is out: closing without the final chunk
+		 * (or short of Content-Length) is how the client learns. */
+		client_close(c);
+		return;
+	}
+	if (retryable && !c->retried && !c->body_sent_any && c->body_done) {
+		/* A kept-alive connection the upstream had closed: the request
+		 * never reached it, so send it again on a new connection. */
+		c->retried = true;
+		pstat_inc(c->w->st, PS_UP_RETRIED);
+		if (!client_start_upstream(c, true) && c->body_done)
+			uconn_request_sent(c->up);
+		return;
+	}
+	client_error(c, status, status == 504 ? "upstream timed out" :
+		     "upstream failed", false);
+}
+
+/* ---- timers and lifecycle ---------------------------------------------------------------------- */
+
+void client_timeout(struct worker *w, struct client *c, enum ptimer list)
+{
+	if (c->closing)
+		return;
+	switch (list) {
+	case PT_IDLE:
+		pstat_inc(w->st, PS_TIMEOUT_IDLE);
+		client_close(c);
+		return;
+	case PT_HEADER:
+		pstat_inc(w->st, PS_TIMEOUT_HEADER);
+		if (c->e.tls && !c->e.hs_done) {
+			client_close(c);
+			return;
+		}
+		c->body_done = true;
+		client_error(c, 408, "request head not received in time", true);
+		return;
+	case PT_BODY:
+		pstat_inc(w->st, PS_TIMEOUT_BODY);
+		if (c->resp_started) {
+			client_close(c);
+			return;
+		}
+		if (c->up) {
+			uconn_release(c->up, false);
+			c->up = NULL;
+		}
+		client_error(c, 408, "request body not received in time", true);
+		return;
+	default:
+		client_close(c);	/* linger over */
+	}
+}
+
+void clients_drain_all(struct worker *w, bool force)
+{
+	struct client *c, *next;
+
+	for (c = w->clients; c; c = next) {
+		next = c->next;
+		if (force || (c->state == C_HEAD && !c->in.len && !pend_pending(&c->e)))
+			client_close(c);
+		else
+			c->close_after = true;
+	}
+}
+
+int client_accept(struct worker *w, struct wlistener *wl, int fd)
+{
+	const struct policy_conn_limits *lim = &w->cfg->policy->server.limits;
+	struct proxy *px = w->px;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct client *c;
+	int n;
+
+	if ((uint64_t)atomic_load(&px->conns_total) >= lim->connections ||
+	    (lim->connections_per_worker && w->n_clients >= lim->connections_per_worker)) {
+		static const char busy[] =
+			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+			"Content-Length: 75\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+			"{\"error\":{\"code\":503,\"message\":\"too many connections; retry later\"}}\n";
+
+		pstat_inc(w->st, PS_CONNS_REFUSED);
+		n = (int)send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		(void)n;
+		close(fd);
+		return -EMFILE;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->obj.kind = POBJ_CLIENT;
+	c->w = w;
+	c->cfg0 = pcfg_ref(w->cfg);
+	c->l0 = wl->l;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+	    (n = fwd_addr_text((struct sockaddr *)&ss, c->peer, sizeof(c->peer))) > 0)
+		c->peer_len = (size_t)n;
+	else
+		c->peer_len = (size_t)snprintf(c->peer, sizeof(c->peer), "0.0.0.0");
+	if (wl->l->tls) {
+		c->e.tls = tls_conn_new(wl->l->tls, NULL, NULL);
+		if (!c->e.tls)
+			goto out_free;
+	}
+	c->e.io = io_conn_adopt(w->loop, fd, c);
+	fd = -1;
+	if (!c->e.io)
+		goto out_free;
+	c->e.connected = true;
+	c->next = w->clients;
+	if (w->clients)
+		w->clients->prev = c;
+	w->clients = c;
+	w->n_clients++;
+	atomic_fetch_add(&px->conns_total, 1);
+	atomic_fetch_add_explicit(&w->st->conns, 1, memory_order_relaxed);
+	pstat_inc(w->st, PS_CONNS_ACCEPTED);
+	ptimer_set(w, &c->tn, PT_HEADER);
+	if (io_recv(c->e.io, 0))
+		client_close(c);
+	return 0;
+
+out_free:
+	if (fd >= 0)
+		close(fd);
+	pend_fini(&c->e);
+	proxy_cfg_unref(c->cfg0);
+	free(c);
+	return -ENOMEM;
+}
