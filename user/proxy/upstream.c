@@ -315,7 +315,10 @@ void uconn_release(struct uconn *u, bool reusable)
 	ptimer_clear(&u->tn);
 	if (!reusable || u->broken || u->state != U_DONE || !p || p->retired ||
 	    p->n_idle >= p->up->pu->keepalive || u->w->draining ||
-	    pend_pending(&u->e) || u->e.busy ||
+	    /* A send still in flight is fine: the whole response is here, so
+	     * the request was received; its completion may simply come after
+	     * the response's. Queued bytes are not. */
+	    u->e.out.len || u->e.early.len ||
 	    !(u->hp.msg.flags & HTTP1_M_KEEP_ALIVE)) {
 		uconn_close(u);
 		return;
