@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/log.h"
 #include "proxy/internal.h"
 #include "tollgate/limits.h"
 
@@ -259,6 +260,9 @@ static int upstream_build(struct pcfg_upstream *u, const struct policy_upstream 
 		}
 		u->tls_host = pu->tls_client.sni ? pu->tls_client.sni :
 			(pu->n_servers ? pu->servers[0].host : NULL);
+		if (!pu->tls_client.verify)
+			log_warn("upstream %s: TLS certificate verification is OFF "
+				 "(tls_options.verify: false)", pu->name);
 	}
 	return 0;
 }
