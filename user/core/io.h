@@ -59,6 +59,9 @@ enum io_op {
 	IO_OP_SEND,
 	/* res: 0 connected, -ETIMEDOUT, -ECONNREFUSED, ... */
 	IO_OP_CONNECT,
+	/* io_poll(): res is the revents (POLLERR/POLLHUP included) or -errno;
+	 * `len` says which direction was asked (POLLIN or POLLOUT). */
+	IO_OP_POLL,
 	/* The connection is gone: nothing is in flight, its fd is closed and
 	 * send buffers are the caller's again. `conn` is NULL; `udata` says
 	 * which connection it was. */
@@ -131,6 +134,12 @@ int io_recv_pause(struct io_conn *conn);
  * timeout_ms bounds the whole send (0: none). One send at a time: -EBUSY. */
 int io_send(struct io_conn *conn, const void *buf, size_t len,
 	    unsigned timeout_ms);
+/* One-shot readiness of the fd for a caller that does its own I/O on it
+ * (TLS in socket mode, where OpenSSL reads and writes the socket): events
+ * is POLLIN or POLLOUT; the two directions may be armed at the same time.
+ * Arming a direction already armed is a no-op. Do not mix POLLIN with
+ * io_recv() on one connection. */
+int io_poll(struct io_conn *conn, unsigned events);
 /* Cancel, drain, close, then IO_OP_CLOSE. Calling it twice is a no-op. */
 void io_close(struct io_conn *conn);
 /* Gives receive buffer `buf` back; -EINVAL if it is not out. */
@@ -164,6 +173,8 @@ enum {
 	IO_F_SEND	= 1u << 2,
 	IO_F_CONNECT	= 1u << 3,
 	IO_F_TIMER	= 1u << 4,
+	IO_F_POLLIN	= 1u << 5,
+	IO_F_POLLOUT	= 1u << 6,
 };
 
 struct io_conn {
@@ -196,6 +207,7 @@ struct io_conn {
 	/* Read by the kernel when the SQE is submitted. */
 	struct __kernel_timespec ts_timer, ts_send, ts_connect;
 
+	unsigned poll_want;	/* epoll: IO_F_POLLIN/IO_F_POLLOUT armed */
 	uint32_t ep_events;	/* epoll interest now registered */
 	int ep_err;		/* epoll: connect()'s immediate error */
 	bool timed;		/* on loop->timed (epoll deadlines) */
@@ -260,6 +272,7 @@ int io_ep_recv(struct io_conn *conn);
 int io_ep_send(struct io_conn *conn);
 void io_ep_close(struct io_conn *conn);
 int io_ep_recv_pause(struct io_conn *conn);
+int io_ep_poll_arm(struct io_conn *conn);
 void io_ep_buf_release(struct io_loop *loop, unsigned buf);
 int io_ep_poll(struct io_loop *loop, int timeout_ms);
 

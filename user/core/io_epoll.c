@@ -15,6 +15,7 @@
 #include "core/io.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -89,9 +90,9 @@ static int interest_update(struct io_conn *c)
 
 	if (!c->closing) {
 		if ((c->kind == IO_KIND_LISTEN && !c->accept_pause_ns) ||
-		    (c->recv_on && !c->starved))
+		    (c->recv_on && !c->starved) || (c->poll_want & IO_F_POLLIN))
 			want |= EPOLLIN | EPOLLRDHUP;
-		if (c->send_on || c->connecting)
+		if (c->send_on || c->connecting || (c->poll_want & IO_F_POLLOUT))
 			want |= EPOLLOUT;
 	}
 	timed_update(c);
@@ -143,6 +144,30 @@ int io_ep_recv(struct io_conn *c)
 int io_ep_recv_pause(struct io_conn *c)
 {
 	return interest_update(c);
+}
+
+int io_ep_poll_arm(struct io_conn *c)
+{
+	return interest_update(c);
+}
+
+static void poll_ready(struct io_conn *c, uint32_t events)
+{
+	static const struct { unsigned f; uint32_t mask; unsigned dir; } d[] = {
+		{ IO_F_POLLIN, EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP, POLLIN },
+		{ IO_F_POLLOUT, EPOLLOUT | EPOLLERR | EPOLLHUP, POLLOUT },
+	};
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct io_event *e;
+
+		if (!(c->poll_want & d[i].f) || !(events & d[i].mask) || !io_q_space(c->loop))
+			continue;
+		c->poll_want &= ~d[i].f;
+		e = io_q_push(c->loop, IO_OP_POLL, c, (int)(events & 0xffff));
+		e->len = d[i].dir;
+	}
 }
 
 static void send_some(struct io_conn *c)
@@ -285,6 +310,8 @@ static void on_event(struct io_conn *c, uint32_t events)
 	}
 	if (c->recv_on && (events & (EPOLLIN | EPOLLRDHUP | EPOLLERR | EPOLLHUP)))
 		on_readable(c);
+	if (c->poll_want)
+		poll_ready(c, events);
 	interest_update(c);
 }
 

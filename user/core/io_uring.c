@@ -13,6 +13,7 @@
 #include "core/io.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -32,6 +33,8 @@ enum {
 	UD_TIMER,
 	UD_LINK,	/* a linked timeout */
 	UD_CANCEL,
+	UD_POLLIN,
+	UD_POLLOUT,
 };
 
 #define IO_BGID 0
@@ -507,6 +510,8 @@ static void ur_close(struct io_conn *c)
 	ur_cancel(c, IO_F_SEND, UD_SEND);
 	ur_cancel(c, IO_F_CONNECT, UD_CONNECT);
 	ur_cancel(c, IO_F_TIMER, UD_TIMER);
+	ur_cancel(c, IO_F_POLLIN, UD_POLLIN);
+	ur_cancel(c, IO_F_POLLOUT, UD_POLLOUT);
 	if (!c->inflight)
 		io_closed(c);
 }
@@ -674,6 +679,19 @@ static void ur_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
 	case UD_TIMER:
 		ur_on_timer(c, cqe->res);
 		break;
+	case UD_POLLIN:
+	case UD_POLLOUT: {
+		unsigned f = op == UD_POLLIN ? IO_F_POLLIN : IO_F_POLLOUT;
+		struct io_event *e;
+
+		c->ops &= ~f;
+		c->inflight--;
+		if (!c->closing && cqe->res != -ECANCELED) {
+			e = io_q_push(loop, IO_OP_POLL, c, cqe->res);
+			e->len = op == UD_POLLIN ? POLLIN : POLLOUT;
+		}
+		break;
+	}
 	case UD_LINK:
 	case UD_CANCEL:
 		c->inflight--;
@@ -1037,6 +1055,30 @@ int io_recv(struct io_conn *c, unsigned idle_ms)
 	if (!err && idle_ms)
 		err = ur_arm_timer(c, (uint64_t)idle_ms * 1000000ull);
 	return err;
+}
+
+int io_poll(struct io_conn *c, unsigned events)
+{
+	unsigned f = events == POLLIN ? IO_F_POLLIN : IO_F_POLLOUT;
+	struct io_uring_sqe *sqe;
+
+	if (c->closing || c->kind != IO_KIND_STREAM ||
+	    (events != POLLIN && events != POLLOUT))
+		return -EINVAL;
+	if (c->loop->backend == IO_BACKEND_EPOLL) {
+		c->poll_want |= f;
+		return io_ep_poll_arm(c);
+	}
+	if (c->ops & f)
+		return 0;
+	sqe = get_sqe(c->loop);
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, c->fd, events);
+	io_uring_sqe_set_data64(sqe, ud_make(c, events == POLLIN ? UD_POLLIN : UD_POLLOUT));
+	c->ops |= f;
+	c->inflight++;
+	return 0;
 }
 
 int io_recv_pause(struct io_conn *c)

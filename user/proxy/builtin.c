@@ -111,6 +111,17 @@ int builtin_metrics(struct worker *w, struct pbuf *body)
 		if (l->tls)
 			metrics_sample(f, "tollgate_tls_ktls", &lb, 1, l->ktls ? 1 : 0);
 	}
+	metrics_family(f, "tollgate_tls_ktls_connections_total", METRICS_COUNTER,
+		       "TLS connections on which the kernel took over a direction.");
+	{
+		struct metrics_label d = { "direction", "send" };
+
+		metrics_sample(f, "tollgate_tls_ktls_connections_total", &d, 1,
+			       sum(px, PS_KTLS_TX));
+		d.value = "receive";
+		metrics_sample(f, "tollgate_tls_ktls_connections_total", &d, 1,
+			       sum(px, PS_KTLS_RX));
+	}
 	counter(f, "tollgate_access_log_dropped_total",
 		"Access log chunks dropped because the writer fell behind.",
 		access_log_dropped(px->alog) + sum(px, PS_ACCESS_DROPPED));

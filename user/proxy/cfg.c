@@ -176,6 +176,10 @@ static int listener_build(struct proxy_cfg *cfg, struct pcfg_listener *l,
 			return -EPROTO;
 		}
 		l->ktls = pl->tls->ktls == POLICY_KTLS_AUTO && tls_ktls_available();
+		/* TOLLGATE_TLS_SOCKET=1 takes the socket-mode path even where
+		 * kTLS cannot engage: how that path is tested on such kernels. */
+		l->sockmode = l->ktls || (getenv("TOLLGATE_TLS_SOCKET") &&
+					  !strcmp(getenv("TOLLGATE_TLS_SOCKET"), "1"));
 	}
 	l->routes = calloc(pl->n_routes ? pl->n_routes : 1, sizeof(*l->routes));
 	if (!l->routes)

@@ -12,6 +12,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@ struct client {
 	struct client *prev, *next;
 	struct pend e;
 	struct ptnode tn;
+	struct ptnode kick;		/* socket-mode TLS: read again soon */
 	struct proxy_cfg *cfg0;		/* at accept: for its listener */
 	struct pcfg_listener *l0;
 	char peer[FWD_ADDR_MAX];
@@ -75,6 +78,11 @@ struct client *client_of_timer(struct ptnode *n)
 	return (struct client *)((char *)n - offsetof(struct client, tn));
 }
 
+struct client *client_of_kick(struct ptnode *n)
+{
+	return (struct client *)((char *)n - offsetof(struct client, kick));
+}
+
 static const struct policy_server *srv(const struct client *c)
 {
 	return &(c->cfg ? c->cfg : c->w->cfg)->policy->server;
@@ -109,6 +117,7 @@ static void client_close(struct client *c)
 		return;
 	c->closing = true;
 	ptimer_clear(&c->tn);
+	ptimer_clear(&c->kick);
 	if (c->up) {
 		uconn_release(c->up, false);
 		c->up = NULL;
@@ -143,6 +152,7 @@ void client_on_closed(struct worker *w, struct client *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ptimer_clear(&c->tn);
+	ptimer_clear(&c->kick);
 	pend_fini(&c->e);
 	pbuf_free(&c->in);
 	pbuf_free(&c->pipe);
@@ -371,10 +381,24 @@ out_up:
 	return -1;
 }
 
+/* Receiving again after a pause. In socket mode OpenSSL may already hold
+ * decrypted bytes no poll would announce: read from the loop, soon. */
+static void client_resume(struct client *c)
+{
+	if (!c->e.paused)
+		return;
+	if (c->e.sock && !c->e.rx_k) {
+		c->e.paused = false;
+		ptimer_set(c->w, &c->kick, PT_KICK);
+		return;
+	}
+	pend_resume(&c->e, 0);
+}
+
 void client_up_drained(struct client *c)
 {
 	if (c->state == C_BODY && !c->closing)
-		pend_resume(&c->e, 0);
+		client_resume(c);
 }
 
 /* ---- starting a request ------------------------------------------------------------------------ */
@@ -686,7 +710,7 @@ static void client_next(struct client *c)
 		c->pipe.len = 0;
 	}
 	pbuf_free(&c->pipe);
-	pend_resume(&c->e, 0);
+	client_resume(c);
 	if (!c->in.len) {
 		/* Idle: hold as little memory as possible. */
 		pbuf_free(&c->in);
@@ -771,11 +795,104 @@ static void client_eof(struct client *c)
 	}
 }
 
+/* ---- TLS in socket mode ------------------------------------------------------------------ */
+
+static void client_sock_read(struct client *c)
+{
+	struct worker *w = c->w;
+
+	while (!c->closing && !c->e.paused) {
+		ssize_t r = tls_read(c->e.tls, w->scratch, sizeof(w->scratch));
+
+		if (r > 0) {
+			client_on_plain(c, w->scratch, (size_t)r);
+			continue;
+		}
+		if (r == -EAGAIN) {
+			if (io_poll(c->e.io, (tls_conn_want(c->e.tls) & TLS_WANT_WRITE) ?
+				    POLLOUT : POLLIN))
+				client_close(c);
+			return;
+		}
+		if (r == 0) {
+			client_eof(c);
+			return;
+		}
+		pstat_inc(w->st, PS_TLS_FAILURES);
+		client_close(c);
+		return;
+	}
+}
+
+/* The handshake on the socket; then whatever the kernel took over runs as
+ * plaintext through the loop. */
+static void client_sock_step(struct client *c)
+{
+	struct worker *w = c->w;
+	bool tx = false, rx = false;
+
+	switch (tls_handshake(c->e.tls)) {
+	case TLS_HS_WANT_IO:
+		if (io_poll(c->e.io, (tls_conn_want(c->e.tls) & TLS_WANT_WRITE) ?
+			    POLLOUT : POLLIN))
+			client_close(c);
+		return;
+	case TLS_HS_ERROR:
+		pstat_inc(w->st, PS_TLS_FAILURES);
+		client_close(c);
+		return;
+	case TLS_HS_DONE:
+		break;
+	}
+	c->e.hs_done = true;
+	pstat_inc(w->st, PS_TLS_HANDSHAKES);
+	tls_ktls_engaged(c->e.tls, &tx, &rx);
+	c->e.tx_k = tx;
+	c->e.rx_k = rx;
+	if (tx)
+		pstat_inc(w->st, PS_KTLS_TX);
+	if (rx) {
+		pstat_inc(w->st, PS_KTLS_RX);
+		if (io_recv(c->e.io, 0))
+			client_close(c);
+		return;
+	}
+	client_sock_read(c);
+}
+
+void client_kick(struct worker *w, struct client *c)
+{
+	(void)w;
+	if (!c->closing && c->e.hs_done)
+		client_sock_read(c);
+}
+
+static void client_on_poll(struct client *c, const struct io_event *ev)
+{
+	if (c->closing)
+		return;
+	if (!c->e.hs_done) {
+		client_sock_step(c);
+		return;
+	}
+	if (c->e.busy && (ev->len == POLLOUT || (tls_conn_want(c->e.tls) & TLS_WANT_READ))) {
+		/* SSL_write was waiting. */
+		c->e.busy = false;
+		client_sent(c);
+		if (ev->len == POLLOUT || c->closing)
+			return;
+	}
+	client_sock_read(c);
+}
+
 void client_on_event(struct worker *w, struct client *c, const struct io_event *ev)
 {
 	int ret;
 
 	switch (ev->op) {
+	case IO_OP_POLL:
+		client_on_poll(c, ev);
+		return;
 	case IO_OP_RECV:
 		if (ev->res > 0) {
 			ret = c->closing ? 0 :
@@ -1041,6 +1158,17 @@ int client_accept(struct worker *w, struct wlistener *wl, int fd)
 		if (!c->e.tls)
 			goto out_free;
 	}
+	if (wl->l->tls && wl->l->sockmode) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK))
+			goto out_free;
+		tls_conn_free(c->e.tls);
+		c->e.tls = tls_conn_new_fd(wl->l->tls, fd, NULL);
+		if (!c->e.tls)
+			goto out_free;
+		c->e.sock = true;
+	}
 	c->e.io = io_conn_adopt(w->loop, fd, c);
 	fd = -1;
 	if (!c->e.io)
@@ -1055,7 +1183,9 @@ int client_accept(struct worker *w, struct wlistener *wl, int fd)
 	atomic_fetch_add_explicit(&w->st->conns, 1, memory_order_relaxed);
 	pstat_inc(w->st, PS_CONNS_ACCEPTED);
 	ptimer_set(w, &c->tn, PT_HEADER);
-	if (io_recv(c->e.io, 0))
+	if (c->e.sock)
+		client_sock_step(c);
+	else if (io_recv(c->e.io, 0))
 		client_close(c);
 	return 0;
 

@@ -53,6 +53,7 @@ struct pcfg_listener {
 	socklen_t addrlen;
 	struct tls_ctx *tls;		/* NULL: plain */
 	bool ktls;			/* kTLS may engage (kernel and policy) */
+	bool sockmode;			/* TLS in socket mode (ktls, or forced) */
 	struct pcfg_route *routes;	/* longest path first */
 	uint32_t n_routes;
 };
@@ -110,6 +111,8 @@ enum pstat {
 	PS_UP_EJECTED,
 	PS_TLS_HANDSHAKES,
 	PS_TLS_FAILURES,
+	PS_KTLS_TX,
+	PS_KTLS_RX,
 	PS_CLIENT_ABORTS,
 	PS_ACCESS_DROPPED,
 	PS_COUNT,
@@ -138,6 +141,7 @@ enum ptimer {
 	PT_UP_IDLE,
 	PT_POOL,
 	PT_LINGER,
+	PT_KICK,	/* zero delay: run after this batch of events */
 	PT_COUNT,
 };
 
@@ -169,6 +173,11 @@ struct pend {
 	bool connected;
 	bool hs_done;
 	bool paused;		/* receiving paused for backpressure */
+	/* TLS in socket mode (OpenSSL on the fd, where kTLS can engage):
+	 * out holds plaintext; what the kernel took over moves as plaintext
+	 * through the loop, the rest through SSL_read/SSL_write on the fd. */
+	bool sock;
+	bool rx_k, tx_k;	/* kTLS receive / send engaged */
 };
 
 struct wlistener {
@@ -269,6 +278,8 @@ void client_on_closed(struct worker *w, struct client *c);
 void client_timeout(struct worker *w, struct client *c, enum ptimer list);
 void client_drain(struct worker *w, struct client *c);
 struct client *client_of_timer(struct ptnode *n);
+struct client *client_of_kick(struct ptnode *n);
+void client_kick(struct worker *w, struct client *c);
 /* Upstream → client, from upstream.c */
 void client_resp_head(struct client *c, const struct http1_message *m);
 void client_resp_body(struct client *c, const char *p, size_t n);

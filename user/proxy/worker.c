@@ -7,6 +7,7 @@
  * px->gen moves), the counters (relaxed atomics) and the access log queue.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,8 @@ uint64_t ptimer_ms(const struct worker *w, const struct proxy_cfg *cfg,
 		return t->upstream_idle_ms;
 	case PT_LINGER:
 		return TG_PROXY_LINGER_MS;
+	case PT_KICK:
+		return 0;
 	default:
 		return 0;
 	}
@@ -98,7 +101,9 @@ static void timers_expire(struct worker *w)
 			struct ptnode *n = head->next;
 
 			ptimer_clear(n);
-			if (i == PT_HEADER || i == PT_BODY || i == PT_IDLE || i == PT_LINGER)
+			if (i == PT_KICK)
+				client_kick(w, client_of_kick(n));
+			else if (i == PT_HEADER || i == PT_BODY || i == PT_IDLE || i == PT_LINGER)
 				client_timeout(w, client_of_timer(n), (enum ptimer)i);
 			else
 				uconn_timeout(w, uconn_of_timer(n), (enum ptimer)i);
@@ -149,11 +154,30 @@ int pend_write(struct worker *w, struct pend *e, const void *data, size_t n)
 	(void)w;
 	if (!n)
 		return 0;
-	if (!e->tls)
+	if (!e->tls || e->sock)
 		return pbuf_append(&e->out, data, n, PEND_OUT_MAX);
 	if (!e->hs_done)
 		return pbuf_append(&e->early, data, n, PEND_OUT_MAX);
 	return pend_tls_write(e, data, n);
+}
+
+/* Socket mode without kTLS send: SSL_write on the fd until it would block,
+ * then wait for POLLOUT (busy until then). */
+static int pend_sock_tx(struct pend *e)
+{
+	while (e->out.len) {
+		ssize_t k = tls_write(e->tls, e->out.p, e->out.len);
+
+		if (k == -EAGAIN) {
+			e->busy = true;
+			return io_poll(e->io, (tls_conn_want(e->tls) & TLS_WANT_READ) ?
+				       POLLIN : POLLOUT);
+		}
+		if (k < 0)
+			return (int)k;
+		pbuf_consume(&e->out, (size_t)k);
+	}
+	return 0;
 }
 
 int pend_flush(struct pend *e)
@@ -161,6 +185,8 @@ int pend_flush(struct pend *e)
 	struct pbuf t;
 	int err;
 
+	if (e->sock && !e->tx_k)
+		return e->busy || !e->hs_done || !e->io ? 0 : pend_sock_tx(e);
 	if (e->busy || !e->connected || !e->out.len || !e->io)
 		return 0;
 	t = e->sending;
@@ -201,7 +227,8 @@ void pend_pause(struct pend *e)
 	if (e->paused || !e->io)
 		return;
 	e->paused = true;
-	io_recv_pause(e->io);
+	if (!e->sock || e->rx_k)
+		io_recv_pause(e->io);
 }
 
 void pend_resume(struct pend *e, unsigned idle_ms)
@@ -239,7 +266,7 @@ int pend_recv(struct worker *w, struct pend *e, const uint8_t *data, size_t n,
 {
 	int ret = 0;
 
-	if (!e->tls)
+	if (!e->tls || (e->sock && e->rx_k))
 		return fn(arg, (const char *)data, n);
 	for (;;) {
 		ssize_t k = n ? tls_feed_in(e->tls, data, n) : 0;
