@@ -51,7 +51,7 @@ static void counter(FILE *f, const char *name, const char *help, uint64_t v)
 	metrics_sample(f, name, NULL, 0, v);
 }
 
-int builtin_metrics(struct worker *w, struct pbuf *body)
+int builtin_metrics(struct worker *w, struct buf *body)
 {
 	struct proxy *px = w->px;
 	static const char *const cls[] = { "1xx", "2xx", "3xx", "4xx", "5xx" };
@@ -128,7 +128,7 @@ int builtin_metrics(struct worker *w, struct pbuf *body)
 	if (fclose(f))
 		err = -errno;
 	if (!err && buf)
-		err = pbuf_append(body, buf, len, SIZE_MAX);
+		err = buf_append(body, buf, len, SIZE_MAX);
 	free(buf);
 	return err;
 }

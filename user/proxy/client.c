@@ -51,9 +51,9 @@ struct client {
 	bool shut;			/* SHUT_WR done (lingering) */
 	bool parsing, reparse;
 
-	struct pbuf in;			/* the head (and what came with it) */
+	struct buf in;			/* the head (and what came with it) */
 	size_t in_used;
-	struct pbuf pipe;		/* bytes after the request, received later */
+	struct buf pipe;		/* bytes after the request, received later */
 	struct http1_parser hp;
 	struct http1_header *hdrs;
 
@@ -154,8 +154,8 @@ void client_on_closed(struct worker *w, struct client *c)
 	ptimer_clear(&c->tn);
 	ptimer_clear(&c->kick);
 	pend_fini(&c->e);
-	pbuf_free(&c->in);
-	pbuf_free(&c->pipe);
+	buf_free(&c->in);
+	buf_free(&c->pipe);
 	free(c->hdrs);
 	free(c->tbuf);
 	proxy_cfg_unref(c->cfg);
@@ -264,7 +264,7 @@ static void client_finish(struct client *c)
 static void client_local(struct client *c, int status, const char *ctype,
 			 const char *body, size_t len, bool close)
 {
-	struct pbuf *h = &c->w->hbuf;
+	struct buf *h = &c->w->hbuf;
 
 	if (!c->cfg) {
 		/* A parse error before the request was taken. */
@@ -275,12 +275,12 @@ static void client_local(struct client *c, int status, const char *ctype,
 	if (close || !c->body_done)
 		c->close_after = true;
 	h->len = 0;
-	if (pbuf_printf(h, SIZE_MAX,
+	if (buf_printf(h, SIZE_MAX,
 			"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 			"Cache-Control: no-store\r\nx-tollgate-request-id: %s\r\n%s\r\n",
 			status, reason(status), ctype, len, c->rid,
 			c->close_after ? "Connection: close\r\n" : "") ||
-	    pbuf_append(h, body, c->head_method ? 0 : len, SIZE_MAX)) {
+	    buf_append(h, body, c->head_method ? 0 : len, SIZE_MAX)) {
 		client_close(c);
 		return;
 	}
@@ -454,7 +454,7 @@ static bool client_builtin(struct client *c)
 	}
 	if ((ep & POLICY_EP_BIT(POLICY_EP_METRICS)) && m->enabled &&
 	    path_is(t, m->path ? m->path : "/metrics")) {
-		struct pbuf body = { 0 };
+		struct buf body = { 0 };
 
 		if (builtin_metrics(c->w, &body)) {
 			client_error(c, 500, "metrics unavailable", false);
@@ -462,7 +462,7 @@ static bool client_builtin(struct client *c)
 			client_local(c, 200, "text/plain; version=0.0.4; charset=utf-8",
 				     body.p, body.len, false);
 		}
-		pbuf_free(&body);
+		buf_free(&body);
 		return true;
 	}
 	return false;
@@ -472,7 +472,7 @@ static bool client_builtin(struct client *c)
 static int build_up_head(struct client *c)
 {
 	const struct http1_message *m = &c->hp.msg;
-	struct pbuf *h = &c->w->hbuf;
+	struct buf *h = &c->w->hbuf;
 	const struct pcfg_route *r = c->route;
 	struct http1_span t = m->target;
 	char fwd[1024];
@@ -489,7 +489,7 @@ static int build_up_head(struct client *c)
 		t.p += k;
 		t.len -= k;
 	}
-	err = pbuf_printf(h, SIZE_MAX, "%.*s %s%.*s HTTP/1.1\r\n", (int)m->method.len,
+	err = buf_printf(h, SIZE_MAX, "%.*s %s%.*s HTTP/1.1\r\n", (int)m->method.len,
 			  m->method.p, (!t.len || t.p[0] != '/') ? "/" : "",
 			  (int)t.len, t.p);
 	for (i = 0; !err && i < m->n_headers; i++) {
@@ -499,11 +499,11 @@ static int build_up_head(struct client *c)
 		    f->id == HTTP1_H_CONTENT_LENGTH || f->id == HTTP1_H_TRANSFER_ENCODING ||
 		    f->id == HTTP1_H_EXPECT)
 			continue;
-		err = pbuf_printf(h, SIZE_MAX, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
+		err = buf_printf(h, SIZE_MAX, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
 				  (int)f->value.len, f->value.p);
 	}
 	if (!err && !(m->flags & HTTP1_M_HOST))
-		err = pbuf_printf(h, SIZE_MAX, "Host: %s\r\n", r->up->servers[0].text);
+		err = buf_printf(h, SIZE_MAX, "Host: %s\r\n", r->up->servers[0].text);
 	if (err)
 		return err;
 	err = fwd_request_fields(fwd, sizeof(fwd), m, c->peer, c->peer_len,
@@ -512,14 +512,14 @@ static int build_up_head(struct client *c)
 		return -E2BIG;
 	if (err)
 		return err;
-	err = pbuf_append(h, fwd, flen, SIZE_MAX);
+	err = buf_append(h, fwd, flen, SIZE_MAX);
 	if (!err && m->body == HTTP1_BODY_LENGTH)
-		err = pbuf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
+		err = buf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
 				  m->content_length);
 	else if (!err && m->body == HTTP1_BODY_CHUNKED)
-		err = pbuf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+		err = buf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
 	if (!err)
-		err = pbuf_append(h, "\r\n", 2, SIZE_MAX);
+		err = buf_append(h, "\r\n", 2, SIZE_MAX);
 	return err;
 }
 
@@ -703,17 +703,17 @@ static void client_next(struct client *c)
 	c->in.len = rest;
 	c->in_used = 0;
 	if (c->pipe.len) {
-		if (pbuf_append(&c->in, c->pipe.p, c->pipe.len, SIZE_MAX)) {
+		if (buf_append(&c->in, c->pipe.p, c->pipe.len, SIZE_MAX)) {
 			client_close(c);
 			return;
 		}
 		c->pipe.len = 0;
 	}
-	pbuf_free(&c->pipe);
+	buf_free(&c->pipe);
 	client_resume(c);
 	if (!c->in.len) {
 		/* Idle: hold as little memory as possible. */
-		pbuf_free(&c->in);
+		buf_free(&c->in);
 		free(c->hdrs);
 		c->hdrs = NULL;
 		if (c->eof) {
@@ -743,7 +743,7 @@ static int client_on_plain(void *arg, const char *p, size_t n)
 			ptimer_set(c->w, &c->tn, PT_HEADER);
 		/* The head bound is the parser's; the slack holds body bytes
 		 * that arrived with it. */
-		if (pbuf_append(&c->in, p, n, s->limits.header_bytes + sizeof(c->w->scratch) + 4096)) {
+		if (buf_append(&c->in, p, n, s->limits.header_bytes + sizeof(c->w->scratch) + 4096)) {
 			pstat_inc(c->w->st, PS_TOO_LARGE_HEAD);
 			client_error(c, 431, "request head too large", true);
 			return 0;
@@ -761,7 +761,7 @@ static int client_on_plain(void *arg, const char *p, size_t n)
 		/* bytes of the next request */
 		__attribute__((fallthrough));
 	case C_WAIT:
-		if (pbuf_append(&c->pipe, p, n, TG_PROXY_PIPE_MAX * 2)) {
+		if (buf_append(&c->pipe, p, n, TG_PROXY_PIPE_MAX * 2)) {
 			client_close(c);
 			return 0;
 		}
@@ -940,8 +940,8 @@ void client_sent(struct client *c)
 		return;
 	}
 	if (c->state == C_HEAD && !c->in.len && !c->e.busy && !c->e.out.len) {
-		pbuf_free(&c->e.out);
-		pbuf_free(&c->e.sending);
+		buf_free(&c->e.out);
+		buf_free(&c->e.sending);
 	}
 }
 
@@ -949,7 +949,7 @@ void client_sent(struct client *c)
 
 void client_resp_head(struct client *c, const struct http1_message *m)
 {
-	struct pbuf *h = &c->w->hbuf;
+	struct buf *h = &c->w->hbuf;
 	size_t i;
 	int err;
 
@@ -959,7 +959,7 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 		c->close_after = true;
 	c->keep_alive = c->keep_alive && !c->close_after;
 	h->len = 0;
-	err = pbuf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n", m->status,
+	err = buf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n", m->status,
 			  (int)m->reason.len, m->reason.p);
 	for (i = 0; !err && i < m->n_headers; i++) {
 		const struct http1_header *f = &m->headers[i];
@@ -967,7 +967,7 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 		if ((f->flags & HTTP1_HF_HOP_BY_HOP) ||
 		    f->id == HTTP1_H_CONTENT_LENGTH || f->id == HTTP1_H_TRANSFER_ENCODING)
 			continue;
-		err = pbuf_printf(h, SIZE_MAX, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
+		err = buf_printf(h, SIZE_MAX, "%.*s: %.*s\r\n", (int)f->name.len, f->name.p,
 				  (int)f->value.len, f->value.p);
 	}
 	if (err)
@@ -976,17 +976,17 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 	case HTTP1_BODY_NONE:
 		/* HEAD, 204, 304: the length describes the representation. */
 		if (m->flags & HTTP1_M_CONTENT_LENGTH)
-			err = pbuf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
+			err = buf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
 					  m->content_length);
 		break;
 	case HTTP1_BODY_LENGTH:
-		err = pbuf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
+		err = buf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
 				  m->content_length);
 		break;
 	default:
 		if (c->hp.msg.version_minor >= 1) {
 			c->chunked_out = true;
-			err = pbuf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+			err = buf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
 		} else {
 			/* An HTTP/1.0 client: the end of the body is our close. */
 			c->keep_alive = false;
@@ -995,12 +995,12 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 	}
 	if (!err) {
 		if (!c->keep_alive)
-			err = pbuf_printf(h, SIZE_MAX, "Connection: close\r\n");
+			err = buf_printf(h, SIZE_MAX, "Connection: close\r\n");
 		else if (c->hp.msg.version_minor == 0)
-			err = pbuf_printf(h, SIZE_MAX, "Connection: keep-alive\r\n");
+			err = buf_printf(h, SIZE_MAX, "Connection: keep-alive\r\n");
 	}
 	if (!err)
-		err = pbuf_printf(h, SIZE_MAX, "x-tollgate-request-id: %s\r\n\r\n", c->rid);
+		err = buf_printf(h, SIZE_MAX, "x-tollgate-request-id: %s\r\n\r\n", c->rid);
 	if (err)
 		goto out_close;
 	client_out(c, h->p, h->len);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "core/buf.h"
 #include "core/io.h"
 #include "http/http1.h"
 #include "policy/policy.h"
@@ -22,19 +23,6 @@
 #include "tollgate/limits.h"
 
 struct access_log;
-
-/* ---- byte buffers ------------------------------------------------------------ */
-
-struct pbuf {
-	char *p;
-	size_t len, cap;
-};
-
-int pbuf_append(struct pbuf *b, const void *data, size_t n, size_t max);
-int pbuf_printf(struct pbuf *b, size_t max, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-void pbuf_consume(struct pbuf *b, size_t n);
-void pbuf_free(struct pbuf *b);
 
 /* ---- runtime configuration --------------------------------------------------- */
 
@@ -166,9 +154,9 @@ struct pobj {
 struct pend {
 	struct io_conn *io;
 	struct tls_conn *tls;
-	struct pbuf out;	/* queued: ciphertext when tls, else plaintext */
-	struct pbuf sending;	/* borrowed by the loop while busy */
-	struct pbuf early;	/* plaintext written before the TLS handshake */
+	struct buf out;	/* queued: ciphertext when tls, else plaintext */
+	struct buf sending;	/* borrowed by the loop while busy */
+	struct buf early;	/* plaintext written before the TLS handshake */
 	bool busy;
 	bool connected;
 	bool hs_done;
@@ -215,7 +203,7 @@ struct worker {
 	struct wpool **pools;		/* one per upstream of cfg */
 	uint32_t n_pools;
 	struct client *clients;		/* every open client connection */
-	struct pbuf hbuf;		/* a message head being built */
+	struct buf hbuf;		/* a message head being built */
 	struct ptnode timers[PT_COUNT];	/* list heads */
 	uint64_t now_ms;
 	uint64_t req_seq;
@@ -313,6 +301,6 @@ bool uconn_is_reused(const struct uconn *u);
 const char *uconn_server(const struct uconn *u);
 
 /* builtin.c */
-int builtin_metrics(struct worker *w, struct pbuf *body);
+int builtin_metrics(struct worker *w, struct buf *body);
 
 #endif /* TOLLGATE_PROXY_INTERNAL_H */

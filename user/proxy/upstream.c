@@ -35,7 +35,7 @@ struct uconn {
 	bool got_bytes;			/* of this response */
 	bool broken;			/* framing went wrong: never reuse */
 	bool req_sent;
-	struct pbuf in;
+	struct buf in;
 	struct http1_parser hp;
 	struct http1_header *hdrs;
 	uint64_t left;
@@ -188,7 +188,7 @@ void uconn_on_closed(struct worker *w, struct uconn *u)
 
 	ptimer_clear(&u->tn);
 	pend_fini(&u->e);
-	pbuf_free(&u->in);
+	buf_free(&u->in);
 	free(u->hdrs);
 	free(u);
 	atomic_fetch_sub_explicit(&w->st->up_conns, 1, memory_order_relaxed);
@@ -325,7 +325,7 @@ void uconn_release(struct uconn *u, bool reusable)
 	}
 	u->state = U_IDLE;
 	u->reused = true;
-	pbuf_free(&u->in);
+	buf_free(&u->in);
 	u->pnext = p->idle;
 	p->idle = u;
 	p->n_idle++;
@@ -429,7 +429,7 @@ static int uconn_on_plain(void *arg, const char *p, size_t n)
 		u->broken = true;
 		return 0;
 	}
-	if (pbuf_append(&u->in, p, n, TG_PROXY_RESP_HEAD_MAX + sizeof(u->w->scratch) + 4096)) {
+	if (buf_append(&u->in, p, n, TG_PROXY_RESP_HEAD_MAX + sizeof(u->w->scratch) + 4096)) {
 		uconn_fail(u, 502, PS_UP_BAD_RESPONSE);
 		return 1;
 	}
@@ -451,7 +451,7 @@ static int uconn_on_plain(void *arg, const char *p, size_t n)
 		}
 		/* Interim answers are ours to give (100 Continue went out when
 		 * the body started); drop the upstream's. */
-		pbuf_consume(&u->in, (size_t)r);
+		buf_consume(&u->in, (size_t)r);
 		http1_parser_reset(&u->hp);
 	}
 	client_resp_head(u->c, &u->hp.msg);

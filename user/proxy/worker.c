@@ -120,7 +120,7 @@ static int pend_tls_drain(struct pend *e)
 	int err;
 
 	while ((k = tls_pending_out(e->tls, &d))) {
-		err = pbuf_append(&e->out, d, k, PEND_OUT_MAX);
+		err = buf_append(&e->out, d, k, PEND_OUT_MAX);
 		if (err)
 			return err;
 		tls_consume_out(e->tls, k);
@@ -155,9 +155,9 @@ int pend_write(struct worker *w, struct pend *e, const void *data, size_t n)
 	if (!n)
 		return 0;
 	if (!e->tls || e->sock)
-		return pbuf_append(&e->out, data, n, PEND_OUT_MAX);
+		return buf_append(&e->out, data, n, PEND_OUT_MAX);
 	if (!e->hs_done)
-		return pbuf_append(&e->early, data, n, PEND_OUT_MAX);
+		return buf_append(&e->early, data, n, PEND_OUT_MAX);
 	return pend_tls_write(e, data, n);
 }
 
@@ -175,14 +175,14 @@ static int pend_sock_tx(struct pend *e)
 		}
 		if (k < 0)
 			return (int)k;
-		pbuf_consume(&e->out, (size_t)k);
+		buf_consume(&e->out, (size_t)k);
 	}
 	return 0;
 }
 
 int pend_flush(struct pend *e)
 {
-	struct pbuf t;
+	struct buf t;
 	int err;
 
 	if (e->sock && !e->tx_k)
@@ -211,9 +211,9 @@ void pend_fini(struct pend *e)
 {
 	tls_conn_free(e->tls);
 	e->tls = NULL;
-	pbuf_free(&e->out);
-	pbuf_free(&e->sending);
-	pbuf_free(&e->early);
+	buf_free(&e->out);
+	buf_free(&e->sending);
+	buf_free(&e->early);
 }
 
 void pend_close(struct pend *e)
@@ -252,7 +252,7 @@ static int pend_hs_progress(struct worker *w, struct pend *e)
 			err = pend_tls_write(e, e->early.p, e->early.len);
 			if (err)
 				return err;
-			pbuf_free(&e->early);
+			buf_free(&e->early);
 		}
 	}
 	err = pend_tls_drain(e);
@@ -576,7 +576,7 @@ static void worker_fini(struct worker *w)
 	w->cfg = NULL;
 	free(w->alog);
 	w->alog = NULL;
-	pbuf_free(&w->hbuf);
+	buf_free(&w->hbuf);
 }
 
 static unsigned workers_wanted(const struct proxy_cfg *cfg)
