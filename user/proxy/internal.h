@@ -197,7 +197,7 @@ struct worker {
 	pthread_t thread;
 	struct io_loop *loop;
 	struct proxy_cfg *cfg;		/* current; one reference */
-	uint64_t cfg_gen;
+	_Atomic uint64_t cfg_gen;	/* read by proxy_reload() */
 	struct wlistener *lst[TG_LISTENERS_MAX];
 	uint32_t n_lst;
 	struct wpool **pools;		/* one per upstream of cfg */

@@ -397,11 +397,11 @@ static void worker_take_cfg(struct worker *w)
 	struct proxy_cfg *old = w->cfg;
 	uint64_t gen = atomic_load(&px->gen);
 
-	if (gen == w->cfg_gen)
+	if (gen == atomic_load(&w->cfg_gen))
 		return;
 	pthread_mutex_lock(&px->lock);
 	w->cfg = pcfg_ref(px->cfg);
-	w->cfg_gen = atomic_load(&px->gen);
+	gen = atomic_load(&px->gen);
 	pthread_mutex_unlock(&px->lock);
 	/* Listeners of the old cfg point into it: move them first. */
 	if (!w->draining)
@@ -409,6 +409,7 @@ static void worker_take_cfg(struct worker *w)
 	pool_fini(w);
 	pool_init(w);
 	proxy_cfg_unref(old);
+	atomic_store(&w->cfg_gen, gen);
 }
 
 static void alog_flush(struct worker *w)
@@ -736,6 +737,7 @@ int proxy_reload(struct proxy *px, struct proxy_cfg *cfg, char *err, size_t errl
 {
 	const struct policy_access_log *al = &cfg->policy->telemetry.access_log;
 	struct proxy_cfg *old;
+	uint64_t gen;
 	uint32_t i;
 	int ret;
 
@@ -767,9 +769,18 @@ int proxy_reload(struct proxy *px, struct proxy_cfg *cfg, char *err, size_t errl
 	}
 	pthread_mutex_lock(&px->lock);
 	px->cfg = cfg;
-	atomic_fetch_add(&px->gen, 1);
+	gen = atomic_fetch_add(&px->gen, 1) + 1;
 	pthread_mutex_unlock(&px->lock);
 	proxy_cfg_unref(old);
+	/* Return once every worker runs it (each looks every tick), so that
+	 * "reloaded" in the log means new listeners accept and removed ones
+	 * are closed. */
+	for (i = 0; i < px->n_workers; i++) {
+		uint64_t until = proxy_now_ms() + 20 * TG_PROXY_TICK_MS;
+
+		while (atomic_load(&px->workers[i].cfg_gen) < gen && proxy_now_ms() < until)
+			usleep(1000);
+	}
 	return 0;
 }
 
