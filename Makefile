@@ -10,6 +10,8 @@
 #                   not part of make test; figures in docs/benchmarks.md)
 #   make bench-synflood  a SYN flood through a veth: tollgate's XDP limiter
 #                   against an nftables limit rule, in one run (root)
+#   make bench-route  semantic routing latency with 8, 32 and 150 routes
+#   make bench-guard  PII/secret scan MB/s against PCRE2-JIT, ns per stream chunk
 #   make docs       regenerate docs/policy-reference.md from the schema
 #   make clean
 #
@@ -47,7 +49,7 @@ TG_CFLAGS = -std=gnu11 $(WARN) $(HARDEN) -fstack-protector-strong -fPIE \
 TG_CPPFLAGS = -Iinclude -Iuser -I$(BUILD)/bpf -I/usr/include/libnl3 -D_GNU_SOURCE \
 	-DTG_VERSION='"$(VERSION)"' $(CPPFLAGS)
 TG_LDFLAGS = -pie $(SANITIZE) $(LDFLAGS)
-LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lnl-route-3 -lnl-3 -luring -lpthread -lm
+LDLIBS  := -lbpf -lelf -lz -lyaml -ljansson -lssl -lcrypto -lnl-route-3 -lnl-3 -luring -lhs -lxxhash -lpthread -lm
 
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.0.0)-dev
 
@@ -158,12 +160,40 @@ $(BUILD)/bench/%: tests/bench/%.c $(LIB) $(BPF_SKEL)
 bench-bpf: all $(BUILD)/bench/bench_bpf
 	$(BUILD)/bench/bench_bpf
 
+# ns per 1.3 KB chat request: the hot-path JSON scanner and rewriter against
+# jansson in the same run (figures in docs/benchmarks.md).
+.PHONY: bench-json
+bench-json: $(BUILD)/bench/bench_json
+	$(BUILD)/bench/bench_json
+
+# PII/secret scan throughput against PCRE2-JIT and stream cost per chunk
+# (figures in docs/benchmarks.md, "Guard"); PCRE2 is linked into this
+# bench only.
+.PHONY: bench-guard
+$(BUILD)/bench/bench_guard: LDLIBS += -lpcre2-8
+bench-guard: all $(BUILD)/bench/bench_guard
+	$(BUILD)/bench/bench_guard
+
+# tollgated vs nginx vs the upstream directly as a reverse proxy: req/s,
+# p50/p99, CPU per request, SSE, idle memory (figures in docs/benchmarks.md,
+# "Proxy"; BENCH_QUICK=1 for a one-minute smoke run).
+.PHONY: bench-proxy
+bench-proxy: all
+	BUILD=$(BUILD) bash tests/bench/proxy_bench.sh
+
 # A SYN flood through a veth pair: tollgate's XDP limiter against an
 # nftables limit rule, dropped/s and CPU per packet (root; figures in
 # docs/benchmarks.md).
 .PHONY: bench-synflood
 bench-synflood: all $(BUILD)/bench/synflood
 	BUILD=$(BUILD) bash tests/bench/syn_flood.sh
+
+# Semantic routing latency, p50/p99 for short, 200-byte and 2 KB prompts
+# with 8, 32 and 150 routes, and training time (figures in
+# docs/benchmarks.md, "Routing").
+.PHONY: bench-route
+bench-route: all $(BUILD)/bench/bench_route
+	$(BUILD)/bench/bench_route
 
 # ---- fuzzing (clang libFuzzer, always with ASan+UBSan) --------------------
 

@@ -14,11 +14,17 @@ DEBS=(
 	liburing-dev libssl-dev openssl
 	# policy, JSON, pattern matching, hashing, cluster state
 	libyaml-dev libjansson-dev libhyperscan-dev libxxhash-dev libhiredis-dev
+	# the guard benchmark's reference (make bench-guard)
+	libpcre2-dev
 	# tests
 	libcmocka-dev python3
+	# proxy tests and make bench-proxy: upstream and comparison proxy, load, clients
+	nginx wrk curl nodejs
 	# kernel tests: the exporter scrape, promtool, the nftables comparison
 	prometheus-node-exporter prometheus nftables
 )
+# npm: Debian's own package, unless the installed nodejs bundles it already.
+command -v npm >/dev/null 2>&1 || DEBS+=(npm)
 
 SUDO=
 if [ "$(id -u)" -ne 0 ]; then
@@ -46,11 +52,14 @@ fi
 # are pinned by its lock file; installed only when the folder exists.
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -f "$here/tests/interop/package.json" ]; then
-	if [ ! -d "$here/tests/interop/node_modules" ] ||
-	   [ "$here/tests/interop/package-lock.json" -nt "$here/tests/interop/node_modules" ]; then
+	# The stamp is written only after a complete npm ci, so an interrupted
+	# install is redone.
+	stamp="$here/tests/interop/node_modules/.deps-stamp"
+	if [ ! -f "$stamp" ] || [ "$here/tests/interop/package-lock.json" -nt "$stamp" ] ||
+	   [ "$here/tests/interop/package.json" -nt "$stamp" ]; then
 		echo "deps: installing npm packages for tests/interop"
-		(cd "$here/tests/interop" && npm ci --no-audit --no-fund)
-		touch "$here/tests/interop/node_modules"
+		(cd "$here/tests/interop" && npm ci --no-audit --no-fund --loglevel=error)
+		touch "$stamp"
 	else
 		echo "deps: npm packages present"
 	fi

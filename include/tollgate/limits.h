@@ -45,10 +45,25 @@
 #define TG_PROVIDERS_MAX		64
 #define TG_MODELS_MAX			1024
 #define TG_FALLBACKS_MAX		8
-#define TG_SEMANTIC_ROUTES_MAX		64
+#define TG_SEMANTIC_ROUTES_MAX		256	/* CLINC150 needs one per intent */
 #define TG_ROUTE_EXAMPLES_MAX		256
+/* The semantic router reads at most TG_ROUTE_TEXT_MAX bytes of a prompt
+ * (the head and the tail), counts at most TG_ROUTE_FEATURES_MAX distinct
+ * features of one training example, and matches keywords of up to
+ * TG_ROUTE_KEYWORD_WORDS words. Its weight matrix (features x routes
+ * floats) is kept under TG_ROUTE_WEIGHTS_MAX floats (16 MiB, so it stays
+ * in a server's last-level cache) by hashing into fewer dimensions when
+ * there are many routes, down to 2^15 (past 32 routes or so). */
+#define TG_ROUTE_TEXT_MAX		4096
+#define TG_ROUTE_FEATURES_MAX		32768
+#define TG_ROUTE_KEYWORD_WORDS		4
+#define TG_ROUTE_WEIGHTS_MAX		(1u << 22)
 #define TG_GUARDS_MAX			64
 #define TG_GUARD_PATTERNS_MAX		256
+/* Guard streams: bytes always held back (longest look-behind of a detector:
+ * an email's 64-byte local part), and the longest match (a PEM key block). */
+#define TG_GUARD_STREAM_HOLD		96
+#define TG_GUARD_MATCH_MAX		8192
 #define TG_MCP_SERVERS_MAX		64
 #define TG_MCP_BRIDGES_MAX		64
 #define TG_MCP_TOOLS_PER_BRIDGE_MAX	256
@@ -135,6 +150,25 @@
 /* accept4()/read() calls per ready fd per wake in the epoll backend. */
 #define TG_IO_EPOLL_BATCH		64
 
+/* ---- json (hot-path scanner, user/core/json.h) ---------------------------- */
+
+/* Nesting of JSON read on the hot path. Request bodies nest a few levels
+ * (tool schemas a few more); deeper input is refused, not recursed into. */
+#define TG_JSON_SCAN_DEPTH_MAX		64
+/* Keys of all objects open at once (an object's keys are held until it
+ * closes, to find duplicates); one object with more members is refused. */
+#define TG_JSON_KEYS_MAX		4096
+/* Top-level members indexed by json_parse() for json_find(); past this
+ * json_find() walks the object instead. */
+#define TG_JSON_TOP_MAX			64
+/* Edits in one json_rewrite() call, and members of one merged object. */
+#define TG_JSON_EDITS_MAX		16
+/* Keys in objects open at once in one edit's value (they are validated
+ * with scratch on the stack; edit values are small, written by us). */
+#define TG_JSON_EDIT_KEYS_MAX		64
+/* Bytes of a number json_get_double() converts (longer: -ERANGE). */
+#define TG_JSON_NUMBER_MAX		512
+
 /* ---- proxy engine ---------------------------------------------------------- */
 
 /* Bytes queued towards one peer before receiving from the other side of the
@@ -166,5 +200,82 @@
 #define TG_ACCESS_QUEUE_MAX		256
 /* One access log line. */
 #define TG_ACCESS_LINE_MAX		2048
+
+/* ---- bedrock (SigV4 signing, AWS event-stream framing) ------------------- */
+
+/* SigV4 credentials, copied into the signer (user/llm/sigv4.h). AWS key ids
+ * are 16-128 chars and secrets 40; an STS session token runs to ~1-2 KB. */
+#define TG_SIGV4_KEY_ID_MAX		128
+#define TG_SIGV4_SECRET_MAX		256
+#define TG_SIGV4_TOKEN_MAX		4096
+/* Region and service names of the credential scope. */
+#define TG_SIGV4_SCOPE_PART_MAX		64
+/* Headers signed besides host, content-type and the x-amz-* ones. */
+#define TG_SIGV4_HEADERS_MAX		16
+/* Path segments kept while normalizing the canonical URI. */
+#define TG_SIGV4_PATH_SEGMENTS_MAX	64
+/* Query string bytes and parameters signed (Bedrock sends none). */
+#define TG_SIGV4_QUERY_MAX		2048
+#define TG_SIGV4_QUERY_PARAMS_MAX	64
+/* One event-stream message (application/vnd.amazon.eventstream): the
+ * format's own maximum is 16 MiB; Bedrock's stream events are a few KB. */
+#define TG_EVSTREAM_MSG_MAX		(16u << 20)
+/* Its headers section (the format's maximum, 128 KiB) and header count. */
+#define TG_EVSTREAM_HEADERS_BYTES_MAX	(128u << 10)
+#define TG_EVSTREAM_HEADERS_MAX		32
+/* The message buffer a Bedrock ConverseStream relay gives the decoder. */
+#define TG_BEDROCK_EVENT_MAX		(1u << 20)
+
+/* ---- audit log (user/obs/audit.[ch]) ---- */
+/* One audit line, the hash chain's prefix included. Every field below is
+ * bounded so that a record always fits: 16 strings of TG_AUDIT_FIELD_MAX,
+ * the prompt and the guard verdicts, each byte escaped to at most 6. */
+#define TG_AUDIT_LINE_MAX		(192u << 10)
+/* Bytes of one string field kept (model, tenant, request id, ...); longer
+ * values are cut (at a byte; a split character becomes U+FFFD). */
+#define TG_AUDIT_FIELD_MAX		256
+/* Bytes of prompt text kept when the policy asks for prompts. */
+#define TG_AUDIT_PROMPT_MAX		(8u << 10)
+/* Guard verdicts per record. */
+#define TG_AUDIT_GUARDS_MAX		16
+/* Lines are appended to chunks of this size; the writer takes whole chunks. */
+#define TG_AUDIT_CHUNK_BYTES		(256u << 10)
+/* Chunks waiting for the writer before audit_write() starts to wait. */
+#define TG_AUDIT_QUEUE_CHUNKS		64
+/* How long audit_write() waits for room before the record is lost
+ * (counted, and announced by the next line's "lost"). */
+#define TG_AUDIT_FULL_WAIT_MS		100
+/* fsync: batch syncs at most this often. */
+#define TG_AUDIT_FSYNC_MS		100
+/* Bytes read from the end of an existing log to continue its chain. */
+#define TG_AUDIT_TAIL_MAX		(TG_AUDIT_LINE_MAX + 2)
+
+/* ---- budgets (user/llm/budget.h) -------------------------------------------- */
+
+/* Tenants plus keys the budget engine tracks. Entries of tenants and keys a
+ * reload removed stay (empty) until restart, so that a request still holding
+ * one can finish; a reload that would pass this is refused. */
+#define TG_BUDGET_SCOPES_MAX		(1u << 21)
+/* Sources whose failed authentications are counted at once (a power of
+ * two), in TG_BUDGET_AUTH_STRIPES locked stripes; past it the source with
+ * the oldest window in the stripe's probe range is forgotten. */
+#define TG_BUDGET_AUTH_SOURCES		65536
+#define TG_BUDGET_AUTH_STRIPES		64
+#define TG_BUDGET_AUTH_PROBE		8
+/* How often the daemon saves budget counters: a crash loses at most this
+ * much accounting. */
+#define TG_BUDGET_PERSIST_MS		5000
+/* One line of the budget state file. */
+#define TG_BUDGET_STATE_LINE_MAX	512
+/* Retry-After for a request refused for want of a concurrency slot: when
+ * one frees is unknown. */
+#define TG_BUDGET_CONCURRENT_RETRY_S	1
+
+/* ---- LLM front doors --------------------------------------------------------- */
+
+/* A provider's non-streamed answer, read whole for its usage. */
+#define TG_LLM_RESP_MAX			(16u << 20)
+/* One streamed event (raw bytes, and its joined data) of a provider. */
+#define TG_LLM_SSE_EVENT_MAX		(256u << 10)
 
 #endif /* TOLLGATE_LIMITS_H */

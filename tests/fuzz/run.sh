@@ -12,6 +12,7 @@ seeds_for() {
 	fuzz_policy) echo "policies tests/data/policy/good tests/data/policy/bad" ;;
 	fuzz_http1) echo "tests/data/http" ;;
 	fuzz_sse) echo "tests/data/sse" ;;
+	fuzz_json) echo "tests/data/json" ;;
 	*) echo "" ;;
 	esac
 }

@@ -64,6 +64,8 @@ const char *ctl_opt_problem(int opt, char **argv);
 /* Nouns. */
 int ctl_do_key(int argc, char **argv);
 int ctl_do_policy(int argc, char **argv);
+int ctl_do_route(int argc, char **argv);
+int ctl_do_guard(int argc, char **argv);
 /* The datapath on interfaces (attach.c). */
 int ctl_do_attach(int argc, char **argv);
 int ctl_do_detach(int argc, char **argv);

@@ -312,6 +312,21 @@ struct policy_embeddings {
 	uint64_t timeout_ms;
 };
 
+/* The router's built-in domains: example prompts and keywords shipped in
+ * user/route/, added to a route's own. */
+enum policy_route_domain {
+	POLICY_DOMAIN_NONE = 0,
+	POLICY_DOMAIN_CODE,
+	POLICY_DOMAIN_MATH,
+	POLICY_DOMAIN_FINANCE,
+	POLICY_DOMAIN_LEGAL,
+	POLICY_DOMAIN_SUMMARIZATION,
+	POLICY_DOMAIN_TRANSLATION,
+	POLICY_DOMAIN_CREATIVE,
+	POLICY_DOMAIN_CHAT,
+	POLICY_DOMAIN_COUNT,
+};
+
 struct policy_semantic_route {
 	const char *name;
 	const char *model;
@@ -319,6 +334,8 @@ struct policy_semantic_route {
 	uint32_t n_examples;
 	const char **keywords;
 	uint32_t n_keywords;
+	enum policy_route_domain domain;
+	uint64_t min_tokens;	/* 0: no rule */
 	double threshold;	/* <0: the router's threshold */
 	const char *guard;
 	struct policy_loc loc;
@@ -483,6 +500,8 @@ struct policy_audit {
 	bool enabled;
 	const char *path;
 	enum policy_fsync fsync;
+	uint64_t rotate_bytes;	/* 0: never by size (reopen still rotates) */
+	bool include_prompts;	/* write the prompt text (bounded) */
 };
 
 struct policy_access_log {

@@ -629,10 +629,17 @@ static void semroute_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 
 	r->loc = policy_node_loc(ctx, n);
 	r->model_loc = policy_node_loc(ctx, policy_node_get(n, "model"));
-	if (!r->n_examples && !r->n_keywords)
-		policy_ctx_error(ctx, n, "semantic route '%s' has neither 'examples' nor 'keywords'; give example prompts to learn from",
+	if (!r->n_examples && !r->n_keywords && r->domain == POLICY_DOMAIN_NONE &&
+	    !r->min_tokens)
+		policy_ctx_error(ctx, n, "semantic route '%s' has neither 'examples' nor 'keywords'; give example prompts to learn from, a built-in 'domain' or a 'min_tokens' rule",
 			   r->name);
 }
+
+/* In enum policy_route_domain order. */
+static const char *const route_domains[] = {
+	"none", "code", "math", "finance", "legal", "summarization", "translation",
+	"creative", "chat", NULL,
+};
 
 static const struct pfield semroute_fields[] = {
 	F("name", PT_NAME, policy_semantic_route, name, .required = true, .defines = NS_SEMROUTE,
@@ -643,6 +650,10 @@ static const struct pfield semroute_fields[] = {
 		DOC("Example prompts; the router's linear model is trained on them at load.")),
 	STRLIST("keywords", policy_semantic_route, keywords, PT_STR, TG_ROUTE_EXAMPLES_MAX,
 		DOC("Words that weigh towards this route.")),
+	ENUM("domain", policy_semantic_route, domain, route_domains, .def = "none",
+	     DOC("A built-in domain whose example prompts and keywords are added to this route's own (`legal` covers compliance, `creative` writing, `chat` general conversation); `none`: only its own.")),
+	F("min_tokens", PT_U64, policy_semantic_route, min_tokens, .def = "0", RANGE(0, 1e9),
+	  DOC("Rule: the route is eligible only for prompts estimated at this many tokens or more (bytes / 4); with no examples, keywords or domain it takes every such prompt, before the classifier. 0: no rule.")),
 	F("threshold", PT_F64, policy_semantic_route, threshold, .def = "-1", RANGE(-1, 1),
 	  DOC("Confidence needed to pick this route; -1: the router's `threshold`.")),
 	F("guard", PT_NAME, policy_semantic_route, guard, .refs = NS_GUARD,
@@ -1007,7 +1018,11 @@ static const struct pfield audit_fields[] = {
 	  DOC("Write the hash-chained audit log (JSON lines) of LLM, MCP and A2A calls.")),
 	F("path", PT_PATH, policy_audit, path, DOC("The log file (appended to).")),
 	ENUM("fsync", policy_audit, fsync, fsync_modes, .def = "batch",
-	     DOC("`always` syncs every record, `batch` at most every 100 ms, `never` leaves it to the kernel.")),
+	     DOC("`always` syncs after every batch the writer thread writes, `batch` at most every 100 ms, `never` leaves it to the kernel. Requests never wait for the disk; see docs/audit.md for the durability window.")),
+	F("rotate_bytes", PT_SIZE, policy_audit, rotate_bytes, .def = "100MiB",
+	  DOC("Rotate the file when it reaches this size (0: only on SIGHUP); the chain continues in the new file.")),
+	F("include_prompts", PT_BOOL, policy_audit, include_prompts, .def = "false",
+	  DOC("Also write the prompt text (at most 8 KiB per record). Off: prompts never reach the audit log.")),
 	END,
 };
 
