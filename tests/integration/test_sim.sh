@@ -14,11 +14,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 SIM=tests/sim/provider-sim.mjs
-INTEROP=tests/interop
 # The SDKs want Node 22 (openai, @google/genai); tests/interop installs it
 # from the npm registry as the `node` package. The simulator itself runs on
 # the system's nodejs, as the gateway tests will.
-SDK_NODE=$INTEROP/node_modules/.bin/node
 # SIM_NODE: the node that runs the simulator (e.g. a Node 18 to check
 # Debian 12's nodejs).
 SIM_NODE=${SIM_NODE:-node}
@@ -53,6 +51,8 @@ fail() {
 
 # start_sim NAME ARGS...: starts the simulator; leaves its pid in sim_pid
 # and its port in sim_port; non-zero if it did not say "listening" in 5 s.
+. tests/integration/node_lib.sh
+
 start_sim() {
 	local name=$1 i
 	shift
@@ -82,31 +82,8 @@ fi
 main_pid=$sim_pid
 main_port=$sim_port
 
-if [ ! -x "$SDK_NODE" ]; then
-	fail "no $SDK_NODE: run scripts/deps.sh (npm ci in $INTEROP)"
-else
-	(cd "$INTEROP" && SIM_URL="http://127.0.0.1:$main_port" timeout 120 \
-		node_modules/.bin/node --test --test-reporter=spec sim-sdk.test.mjs) >"$tmp/sdk.out" 2>&1
-	rc=$?
-	p=$(sed -nE 's/^ℹ pass ([0-9]+)$/\1/p' "$tmp/sdk.out" | tail -1)
-	f=$(sed -nE 's/^ℹ fail ([0-9]+)$/\1/p' "$tmp/sdk.out" | tail -1)
-	c=$(sed -nE 's/^ℹ cancelled ([0-9]+)$/\1/p' "$tmp/sdk.out" | tail -1)
-	# each test once (the spec reporter repeats the failures at the end)
-	sed '/^✖ failing tests:/,$d' "$tmp/sdk.out" | grep -E '^[✔✖] ' |
-		sed -E 's/^✔ /ok - sdk: /; s/^✖ /FAIL - sdk: /'
-	if [ -z "$p" ] || [ -z "$f" ]; then
-		fail "sdk tests: no summary from node --test (exit $rc)" "$tmp/sdk.out"
-	else
-		passed=$((passed + p))
-		failed=$((failed + f + ${c:-0}))
-		if [ "$f" -gt 0 ] || [ "${c:-0}" -gt 0 ] || [ "$rc" -ne 0 ]; then
-			sed -n '/failing tests:/,$p' "$tmp/sdk.out" | grep -v '^ *at ' | head -80
-			[ "$f" -gt 0 ] || [ "${c:-0}" -gt 0 ] || fail "sdk tests exited $rc with no failure counted" "$tmp/sdk.out"
-		fi
-	fi
-fi
+node_tests "$tmp/sdk.out" sim-sdk.test.mjs SIM_URL="http://127.0.0.1:$main_port"
 
-# ---- HTTP/2 in clear text (prior knowledge), as the AWS SDK speaks it
 v=$(curl -s --http2-prior-knowledge -o "$tmp/h2c.json" -w '%{http_version}' \
 	-H 'authorization: Bearer sk-sim-openai' "http://127.0.0.1:$main_port/v1/models")
 if [ "$v" = 2 ] && grep -q '"gpt-4o"' "$tmp/h2c.json"; then

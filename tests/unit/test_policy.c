@@ -236,7 +236,11 @@ static void test_policy_default_file_loads(void **state)
 	assert_true(p->telemetry.access_log.enabled);
 	assert_string_equal(p->telemetry.access_log.path, "-");
 	assert_int_equal(p->n_tenants, 0);
-	assert_int_equal(p->n_providers, 0);
+	/* The built-in echo provider, so the front doors answer out of the box. */
+	assert_int_equal(p->n_providers, 1);
+	assert_int_equal(p->providers[0].type, POLICY_PROVIDER_ECHO);
+	assert_int_equal(p->n_models, 1);
+	assert_string_equal(p->models[0].name, "echo");
 	assert_int_equal(p->n_secrets, 0);
 	assert_null(p->default_tenant);
 	assert_null(p->cluster.redis);

@@ -195,6 +195,50 @@ static int upstream_build(struct pcfg_upstream *u, const struct policy_upstream 
 	return 0;
 }
 
+/* A provider's endpoint as an upstream pool of one server: keep-alive,
+ * passive health and TLS verification as for any upstream. */
+static int provider_upstream(struct proxy_cfg *cfg, uint32_t i, char *err, size_t errlen)
+{
+	const struct policy_provider *pv = &cfg->policy->providers[i];
+	struct policy_upstream *pu = &cfg->prov_pu[i];
+	struct policy_hostport *hp = &cfg->prov_hp[i];
+	struct pcfg_upstream *u = &cfg->upstreams[cfg->n_upstreams];
+	struct policy_url url;
+	int ret;
+
+	if (!llm_provider_url(pv, &url))
+		return 0;
+	hp->host = url.host;
+	hp->port = url.port;
+	hp->text = url.text;
+	pu->name = pv->name;
+	pu->servers = hp;
+	pu->n_servers = 1;
+	pu->tls = url.tls;
+	pu->tls_client = pv->tls;
+	pu->max_connections = pv->max_connections;
+	pu->keepalive = 32;
+	pu->health.fail_threshold = 3;
+	pu->health.eject_ms = 30000;
+	pu->loc = pv->loc;
+	ret = upstream_build(u, pu, cfg->n_upstreams, err, errlen);
+	if (ret == -EHOSTUNREACH) {
+		/* A provider whose name does not resolve now must not keep the
+		 * gateway from starting: its calls fail (502) until a reload. */
+		log_warn("provider %s: %s; its calls fail until a reload resolves it",
+			 pv->name, err);
+		free(u->servers);
+		memset(u, 0, sizeof(*u));
+		err[0] = '\0';
+		return 0;
+	}
+	cfg->n_upstreams++;
+	if (ret)
+		return ret;
+	cfg->prov_up[i] = u;
+	return 0;
+}
+
 static void cfg_free(struct proxy_cfg *cfg)
 {
 	uint32_t i;
@@ -211,6 +255,10 @@ static void cfg_free(struct proxy_cfg *cfg)
 		free(cfg->upstreams[i].servers);
 	}
 	free(cfg->upstreams);
+	free(cfg->prov_up);
+	free(cfg->prov_pu);
+	free(cfg->prov_hp);
+	llm_ctx_free(cfg->llm);
 	policy_unref(cfg->policy);
 	free(cfg);
 }
@@ -226,14 +274,25 @@ struct proxy_cfg *proxy_cfg_new(struct policy *p, char *err, size_t errlen)
 		goto out_err;
 	atomic_init(&cfg->refs, 1);
 	cfg->policy = policy_ref(p);
-	cfg->upstreams = calloc(p->n_upstreams ? p->n_upstreams : 1, sizeof(*cfg->upstreams));
+	cfg->upstreams = calloc(p->n_upstreams + p->n_providers + 1, sizeof(*cfg->upstreams));
 	cfg->listeners = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*cfg->listeners));
-	if (!cfg->upstreams || !cfg->listeners)
+	cfg->prov_up = calloc(p->n_providers + 1, sizeof(*cfg->prov_up));
+	cfg->prov_pu = calloc(p->n_providers + 1, sizeof(*cfg->prov_pu));
+	cfg->prov_hp = calloc(p->n_providers + 1, sizeof(*cfg->prov_hp));
+	if (!cfg->upstreams || !cfg->listeners || !cfg->prov_up || !cfg->prov_pu || !cfg->prov_hp)
+		goto out_free;
+	cfg->llm = llm_ctx_new(p, err, errlen);
+	if (!cfg->llm)
 		goto out_free;
 	/* Upstreams first: routes point at them. */
 	for (i = 0; i < p->n_upstreams; i++) {
 		ret = upstream_build(&cfg->upstreams[i], &p->upstreams[i], i, err, errlen);
 		cfg->n_upstreams++;
+		if (ret)
+			goto out_free;
+	}
+	for (i = 0; i < p->n_providers; i++) {
+		ret = provider_upstream(cfg, i, err, errlen);
 		if (ret)
 			goto out_free;
 	}

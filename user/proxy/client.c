@@ -24,6 +24,7 @@
 
 #include "core/log.h"
 #include "http/fwd.h"
+#include "llm/llm.h"
 #include "proxy/internal.h"
 
 enum cstate {
@@ -71,6 +72,17 @@ struct client {
 	char *tbuf;
 	bool body_done, resp_started, resp_done, chunked_out, keep_alive;
 	bool head_method, retried, body_sent_any;
+
+	/* an LLM front-door request (llm_ep != NONE) */
+	enum llm_endpoint llm_ep;
+	struct llm_call *llm;
+	bool llm_pending;		/* body complete: hand it over from the loop */
+	enum llm_resp_mode llm_mode;
+	uint32_t llm_prov;
+	struct buf body;		/* the request body, collected */
+	struct buf fwd;			/* the provider request (kept for a retry) */
+	struct buf llm_hdrs;		/* extra response fields */
+	struct buf rhead;		/* a buffered response's head, sans framing */
 };
 
 struct client *client_of_timer(struct ptnode *n)
@@ -93,10 +105,14 @@ static const char *reason(int status)
 	switch (status) {
 	case 200: return "OK";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 417: return "Expectation Failed";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -110,6 +126,18 @@ static const char *reason(int status)
 }
 
 /* ---- closing ------------------------------------------------------------------------- */
+
+static void client_llm_end(struct client *c)
+{
+	llm_call_free(c->llm);
+	c->llm = NULL;
+	c->llm_ep = LLM_EP_NONE;
+	c->llm_pending = false;
+	buf_free(&c->body);
+	buf_free(&c->fwd);
+	buf_free(&c->llm_hdrs);
+	buf_free(&c->rhead);
+}
 
 static void client_close(struct client *c)
 {
@@ -158,6 +186,7 @@ void client_on_closed(struct worker *w, struct client *c)
 	buf_free(&c->pipe);
 	free(c->hdrs);
 	free(c->tbuf);
+	client_llm_end(c);
 	proxy_cfg_unref(c->cfg);
 	proxy_cfg_unref(c->cfg0);
 	free(c);
@@ -218,8 +247,21 @@ static void access_line(struct client *c)
 			     c->status, c->bytes_in, c->bytes_out,
 			     c->route ? c->route->up->pu->name : "", us);
 	}
-	if (n > 0 && (size_t)n < sizeof(line))
-		worker_access(w, line, (size_t)n);
+	if (n <= 0 || (size_t)n >= sizeof(line))
+		return;
+	if (c->llm) {
+		struct buf x = { 0 };
+
+		llm_call_summary(c->llm, &x);
+		/* Splice the LLM fields in before the closing brace. */
+		if (x.len && (size_t)n + x.len < sizeof(line)) {
+			memcpy(line + n - 1, x.p, x.len);
+			line[n - 1 + (int)x.len] = '}';
+			n += (int)x.len;
+		}
+		buf_free(&x);
+	}
+	worker_access(w, line, (size_t)n);
 }
 
 static void count_status(struct client *c)
@@ -247,6 +289,7 @@ static void client_finish(struct client *c)
 	}
 	if (!c->body_done || !c->keep_alive || w->draining)
 		c->close_after = true;
+	client_llm_end(c);
 	proxy_cfg_unref(c->cfg);
 	c->cfg = NULL;
 	c->route = NULL;
@@ -261,8 +304,8 @@ static void client_finish(struct client *c)
 }
 
 /* A response of our own: JSON error or a built-in endpoint. */
-static void client_local(struct client *c, int status, const char *ctype,
-			 const char *body, size_t len, bool close)
+static void client_local_x(struct client *c, int status, const char *ctype,
+			   const char *body, size_t len, bool close, const struct buf *extra)
 {
 	struct buf *h = &c->w->hbuf;
 
@@ -277,9 +320,10 @@ static void client_local(struct client *c, int status, const char *ctype,
 	h->len = 0;
 	if (buf_printf(h, SIZE_MAX,
 			"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			"Cache-Control: no-store\r\nx-tollgate-request-id: %s\r\n%s\r\n",
+			"Cache-Control: no-store\r\nx-tollgate-request-id: %s\r\n%s%.*s\r\n",
 			status, reason(status), ctype, len, c->rid,
-			c->close_after ? "Connection: close\r\n" : "") ||
+			c->close_after ? "Connection: close\r\n" : "",
+			extra ? (int)extra->len : 0, extra && extra->p ? extra->p : "") ||
 	    buf_append(h, body, c->head_method ? 0 : len, SIZE_MAX)) {
 		client_close(c);
 		return;
@@ -291,13 +335,45 @@ static void client_local(struct client *c, int status, const char *ctype,
 	client_finish(c);
 }
 
+static void client_local(struct client *c, int status, const char *ctype,
+			 const char *body, size_t len, bool close)
+{
+	client_local_x(c, status, ctype, body, len, close, NULL);
+}
+
+/* The type name an OpenAI- or Anthropic-style error carries. */
+static const char *llm_etype(enum llm_endpoint ep, int status)
+{
+	bool a = ep == LLM_EP_MESSAGES;
+
+	switch (status) {
+	case 401: return a ? "authentication_error" : "invalid_request_error";
+	case 404: return a ? "not_found_error" : "invalid_request_error";
+	case 413: return a ? "request_too_large" : "invalid_request_error";
+	case 429: return a ? "rate_limit_error" : "rate_limit_exceeded";
+	case 503: return a ? "overloaded_error" : "api_error";
+	default: return status < 500 ? "invalid_request_error" : "api_error";
+	}
+}
+
 static void client_error(struct client *c, int status, const char *msg, bool close)
 {
 	char body[256];
-	int n = snprintf(body, sizeof(body),
-			 "{\"error\":{\"code\":%d,\"type\":\"%s\",\"message\":\"%s\"}}\n",
-			 status, reason(status), msg);
+	int n;
 
+	if (c->llm_ep != LLM_EP_NONE) {
+		/* On an LLM front door, errors are in the caller's API format. */
+		struct buf b = { 0 };
+
+		llm_error_body(c->llm_ep, status, llm_etype(c->llm_ep, status), msg, &b);
+		client_local_x(c, status, "application/json", b.p, b.len, close,
+			       c->llm_hdrs.len ? &c->llm_hdrs : NULL);
+		buf_free(&b);
+		return;
+	}
+	n = snprintf(body, sizeof(body),
+		     "{\"error\":{\"code\":%d,\"type\":\"%s\",\"message\":\"%s\"}}\n",
+		     status, reason(status), msg);
 	client_local(c, status, "application/json", body, (size_t)n, close);
 }
 
@@ -308,8 +384,23 @@ static void client_body_done(struct client *c)
 	c->body_done = true;
 	c->state = C_WAIT;
 	ptimer_clear(&c->tn);
+	if (c->llm_ep != LLM_EP_NONE) {
+		/* Not from inside the body loop: the handler may answer at
+		 * once and start the next pipelined request. */
+		c->llm_pending = true;
+		ptimer_set(c->w, &c->kick, PT_KICK);
+		return;
+	}
 	if (c->up)
 		uconn_request_sent(c->up);
+}
+
+/* Body bytes to the upstream, or collected for a handler. */
+static int body_out(struct client *c, const char *p, size_t n)
+{
+	if (c->llm_ep != LLM_EP_NONE)
+		return buf_append(&c->body, p, n, srv(c)->limits.body_bytes);
+	return uconn_write(c->up, p, n);
 }
 
 /* Forwards body bytes; returns how many of p belong to the body, or -1
@@ -322,7 +413,7 @@ static long client_body(struct client *c, const char *p, size_t n)
 	if (c->hp.msg.body == HTTP1_BODY_LENGTH) {
 		size_t k = n < c->body_left ? n : (size_t)c->body_left;
 
-		if (k && uconn_write(c->up, p, k))
+		if (k && body_out(c, p, k))
 			goto out_up;
 		c->body_left -= k;
 		c->bytes_in += k;
@@ -359,14 +450,18 @@ static long client_body(struct client *c, const char *p, size_t n)
 					client_error(c, 413, "request body too large", true);
 					return -1;
 				}
-				if (uconn_write(c->up, head, hn) ||
-				    uconn_write(c->up, d.p, d.len) ||
-				    uconn_write(c->up, "\r\n", 2))
+				if (c->llm_ep != LLM_EP_NONE) {
+					if (body_out(c, d.p, d.len))
+						goto out_up;
+				} else if (uconn_write(c->up, head, hn) ||
+					   uconn_write(c->up, d.p, d.len) ||
+					   uconn_write(c->up, "\r\n", 2)) {
 					goto out_up;
+				}
 				c->bytes_in += d.len;
 				c->body_sent_any = true;
 			} else if (r == HTTP1_CHUNKED_DONE) {
-				if (uconn_write(c->up, "0\r\n\r\n", 5))
+				if (c->llm_ep == LLM_EP_NONE && uconn_write(c->up, "0\r\n\r\n", 5))
 					goto out_up;
 				client_body_done(c);
 			}
@@ -377,6 +472,10 @@ static long client_body(struct client *c, const char *p, size_t n)
 	return (long)used;
 
 out_up:
+	if (c->llm_ep != LLM_EP_NONE) {
+		client_error(c, 413, "request body too large", true);
+		return -1;
+	}
 	client_up_failed(c, 502, PS_UP_RESET, false);
 	return -1;
 }
@@ -550,6 +649,55 @@ static int client_start_upstream(struct client *c, bool fresh)
 	return 0;
 }
 
+/* The whole body is in: the LLM handler answers, or names the provider. */
+static void client_llm_start(struct client *c)
+{
+	struct worker *w = c->w;
+	struct llm_in in = {
+		.ctx = c->cfg->llm, .listener = c->l->pl, .msg = &c->hp.msg,
+		.ep = c->llm_ep, .body = c->body.p ? c->body.p : "", .body_len = c->body.len,
+		.rid = c->rid, .scratch = w->js,
+	};
+	struct llm_out out;
+	struct pcfg_upstream *up;
+	int status = 502;
+
+	c->llm = llm_call_new(&in, &out);
+	if (!c->llm) {
+		client_error(c, 503, "out of memory", true);
+		return;
+	}
+	c->llm_hdrs = out.headers;
+	out.headers = (struct buf){ 0 };
+	if (out.act == LLM_ACT_LOCAL) {
+		client_local_x(c, out.status, out.ctype, out.body.p ? out.body.p : "", out.body.len,
+			       false, c->llm_hdrs.len ? &c->llm_hdrs : NULL);
+		llm_out_fini(&out);
+		return;
+	}
+	c->fwd = out.req;
+	out.req = (struct buf){ 0 };
+	llm_out_fini(&out);
+	c->llm_prov = out.provider;
+	up = c->cfg->prov_up[out.provider];
+	if (!up) {
+		client_error(c, 502, "the provider is unreachable (its name did not resolve)", false);
+		return;
+	}
+	c->up = uconn_get(w, c, up, false, &status, false);
+	if (!c->up) {
+		client_error(c, status, status == 503 ? "provider connection limit reached" :
+			     "provider unavailable", false);
+		return;
+	}
+	if (uconn_write(c->up, c->fwd.p, c->fwd.len)) {
+		client_up_failed(c, 502, PS_UP_RESET, false);
+		return;
+	}
+	c->bytes_in = c->fwd.len;
+	uconn_request_sent(c->up);
+}
+
 static void client_request(struct client *c, size_t head_len)
 {
 	struct worker *w = c->w;
@@ -587,10 +735,14 @@ static void client_request(struct client *c, size_t head_len)
 	}
 	if (client_builtin(c))
 		return;
-	c->route = route_match(c->l, &m->target);
-	if (!c->route) {
-		client_error(c, 404, "no route for this path", false);
-		return;
+	if (c->l->pl->endpoints & POLICY_EP_BIT(POLICY_EP_LLM))
+		c->llm_ep = llm_endpoint_match(m->target.p, m->target.len);
+	if (c->llm_ep == LLM_EP_NONE) {
+		c->route = route_match(c->l, &m->target);
+		if (!c->route) {
+			client_error(c, 404, "no route for this path", false);
+			return;
+		}
 	}
 	if (m->body == HTTP1_BODY_CHUNKED) {
 		c->tbuf = malloc(TG_PROXY_TRAILER_MAX);
@@ -601,7 +753,7 @@ static void client_request(struct client *c, size_t head_len)
 		http1_chunked_init(&c->chin, TG_PROXY_CHUNK_EXT_MAX, c->tbuf,
 				   TG_PROXY_TRAILER_MAX, NULL, 0);
 	}
-	if (client_start_upstream(c, false))
+	if (c->llm_ep == LLM_EP_NONE && client_start_upstream(c, false))
 		return;
 	if (c->body_done) {
 		client_body_done(c);
@@ -863,7 +1015,14 @@ static void client_sock_step(struct client *c)
 void client_kick(struct worker *w, struct client *c)
 {
 	(void)w;
-	if (!c->closing && c->e.hs_done)
+	if (c->closing)
+		return;
+	if (c->llm_pending) {
+		c->llm_pending = false;
+		client_llm_start(c);
+		return;
+	}
+	if (c->e.hs_done)
 		client_sock_read(c);
 }
 
@@ -947,11 +1106,57 @@ void client_sent(struct client *c)
 
 /* ---- from the upstream ------------------------------------------------------------------------ */
 
+/* An LLM response head: the fields the handler lets through, then ours;
+ * framing now when streaming, at the end (Content-Length) when buffered. */
+static void client_llm_head(struct client *c, const struct http1_message *m)
+{
+	struct buf *h = &c->rhead;
+	struct buf extra = { 0 };
+	int err;
+
+	c->status = m->status;
+	c->resp_started = true;
+	if (c->w->draining)
+		c->close_after = true;
+	c->keep_alive = c->keep_alive && !c->close_after;
+	c->llm_mode = llm_resp_head(c->llm, m, &extra);
+	h->len = 0;
+	err = buf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n%.*s%.*sx-tollgate-request-id: %s\r\n"
+			 "Cache-Control: no-store\r\n", m->status, (int)m->reason.len, m->reason.p,
+			 (int)extra.len, extra.p ? extra.p : "",
+			 (int)c->llm_hdrs.len, c->llm_hdrs.p ? c->llm_hdrs.p : "", c->rid);
+	buf_free(&extra);
+	if (!err && c->llm_mode == LLM_RESP_STREAM) {
+		if (c->hp.msg.version_minor >= 1) {
+			c->chunked_out = true;
+			err = buf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+		} else {
+			c->keep_alive = false;
+			c->close_after = true;
+		}
+		if (!err)
+			err = buf_printf(h, SIZE_MAX, "%s\r\n",
+					 c->keep_alive ? "" : "Connection: close\r\n");
+		if (!err) {
+			client_out(c, h->p, h->len);
+			buf_free(h);
+			return;
+		}
+	}
+	if (err)
+		client_close(c);
+}
+
 void client_resp_head(struct client *c, const struct http1_message *m)
 {
 	struct buf *h = &c->w->hbuf;
 	size_t i;
 	int err;
+
+	if (c->llm) {
+		client_llm_head(c, m);
+		return;
+	}
 
 	c->status = m->status;
 	c->resp_started = true;
@@ -1010,7 +1215,28 @@ out_close:
 	client_close(c);
 }
 
+static void client_resp_out(struct client *c, const char *p, size_t n);
+
 void client_resp_body(struct client *c, const char *p, size_t n)
+{
+	if (!n || c->closing)
+		return;
+	if (c->llm) {
+		struct buf *o = &c->w->obuf;
+
+		o->len = 0;
+		if (llm_resp_body(c->llm, p, n, o)) {
+			client_close(c);
+			return;
+		}
+		if (o->len)
+			client_resp_out(c, o->p, o->len);
+		return;
+	}
+	client_resp_out(c, p, n);
+}
+
+static void client_resp_out(struct client *c, const char *p, size_t n)
 {
 	char head[HTTP1_CHUNK_HEAD_MAX];
 
@@ -1036,6 +1262,28 @@ void client_resp_done(struct client *c)
 {
 	if (c->closing)
 		return;
+	if (c->llm) {
+		struct buf *o = &c->w->obuf;
+
+		o->len = 0;
+		if (llm_resp_done(c->llm, o)) {
+			client_close(c);
+			return;
+		}
+		if (c->llm_mode == LLM_RESP_BUFFER) {
+			if (!c->keep_alive)
+				c->close_after = true;
+			if (buf_printf(&c->rhead, SIZE_MAX, "Content-Length: %zu\r\n%s\r\n", o->len,
+				       c->close_after ? "Connection: close\r\n" : "") ||
+			    client_out(c, c->rhead.p, c->rhead.len))
+				return;
+			c->bytes_out += o->len;
+			if (o->len && client_out(c, o->p, o->len))
+				return;
+		} else if (o->len) {
+			client_resp_out(c, o->p, o->len);
+		}
+	}
 	if (c->chunked_out && client_out(c, "0\r\n\r\n", 5))
 		return;
 	c->resp_done = true;
@@ -1059,6 +1307,21 @@ void client_up_failed(struct client *c, int status, enum pstat why, bool retryab
 		 * never reached it, so send it again on a new connection. */
 		c->retried = true;
 		pstat_inc(c->w->st, PS_UP_RETRIED);
+		if (c->llm) {
+			int st = 502;
+
+			c->up = uconn_get(c->w, c, c->cfg->prov_up[c->llm_prov], false, &st, true);
+			if (c->up && !uconn_write(c->up, c->fwd.p, c->fwd.len)) {
+				uconn_request_sent(c->up);
+				return;
+			}
+			if (c->up) {
+				uconn_release(c->up, false);
+				c->up = NULL;
+			}
+			client_error(c, st, "provider unavailable", false);
+			return;
+		}
 		if (!client_start_upstream(c, true) && c->body_done)
 			uconn_request_sent(c->up);
 		return;

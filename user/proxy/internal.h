@@ -19,6 +19,7 @@
 #include "http/http1.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
+#include "llm/llm.h"
 #include "tls/tls.h"
 #include "tollgate/limits.h"
 
@@ -64,6 +65,12 @@ struct pcfg_upstream {
 struct proxy_cfg {
 	_Atomic int refs;
 	struct policy *policy;
+	struct llm_ctx *llm;
+	/* The upstream of each provider (NULL: none, e.g. echo); they sit
+	 * after the policy's own in `upstreams`. */
+	struct pcfg_upstream **prov_up;
+	struct policy_upstream *prov_pu;	/* their synthesized settings */
+	struct policy_hostport *prov_hp;
 	struct pcfg_listener *listeners;
 	uint32_t n_listeners;
 	struct pcfg_upstream *upstreams;
@@ -204,6 +211,8 @@ struct worker {
 	uint32_t n_pools;
 	struct client *clients;		/* every open client connection */
 	struct buf hbuf;		/* a message head being built */
+	struct buf obuf;		/* a handler's output for the client */
+	struct json_scratch *js;	/* the hot-path JSON scanner's memory */
 	struct ptnode timers[PT_COUNT];	/* list heads */
 	uint64_t now_ms;
 	uint64_t req_seq;

@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "obs/access.h"
+#include "core/json.h"
 #include "proxy/internal.h"
 #include "tollgate/limits.h"
 
@@ -578,6 +579,9 @@ static void worker_fini(struct worker *w)
 	free(w->alog);
 	w->alog = NULL;
 	buf_free(&w->hbuf);
+	buf_free(&w->obuf);
+	free(w->js);
+	w->js = NULL;
 }
 
 static unsigned workers_wanted(const struct proxy_cfg *cfg)
@@ -602,6 +606,11 @@ static int worker_init(struct proxy *px, struct worker *w, unsigned id,
 
 	w->st = &px->stats[id];
 	timers_init(w);
+	w->js = malloc(sizeof(*w->js));
+	if (!w->js) {
+		snprintf(err, errlen, "worker %u: out of memory", id);
+		return -ENOMEM;
+	}
 	/* Listeners, clients and their upstream connections (at most one each). */
 	o.max_conns = lim->connections_per_worker ?
 		lim->connections_per_worker * 2 + TG_LISTENERS_MAX + 64 : 0;

@@ -1,0 +1,624 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * LLM front doors: endpoint matching, caller identity, model resolution,
+ * the request for the provider, and the built-in echo provider. The
+ * response side is in llm_resp.c.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/json.h"
+#include "core/log.h"
+#include "llm/internal.h"
+
+/* ---- endpoints ------------------------------------------------------------------ */
+
+static const struct {
+	const char *path;
+	enum llm_endpoint ep;
+	int method;
+} endpoints[] = {
+	{ "/v1/chat/completions",	LLM_EP_CHAT,		HTTP1_METHOD_POST },
+	{ "/v1/completions",		LLM_EP_COMPLETIONS,	HTTP1_METHOD_POST },
+	{ "/v1/embeddings",		LLM_EP_EMBEDDINGS,	HTTP1_METHOD_POST },
+	{ "/v1/models",			LLM_EP_MODELS,		HTTP1_METHOD_GET },
+	{ "/v1/responses",		LLM_EP_RESPONSES,	HTTP1_METHOD_POST },
+	{ "/v1/messages",		LLM_EP_MESSAGES,	HTTP1_METHOD_POST },
+};
+
+enum llm_endpoint llm_endpoint_match(const char *t, size_t len)
+{
+	size_t i, n;
+
+	for (n = 0; n < len && t[n] != '?'; n++)
+		;
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (strlen(endpoints[i].path) == n && !memcmp(t, endpoints[i].path, n))
+			return endpoints[i].ep;
+	return LLM_EP_NONE;
+}
+
+int llm_endpoint_method(enum llm_endpoint ep)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (endpoints[i].ep == ep)
+			return endpoints[i].method;
+	return HTTP1_METHOD_OTHER;
+}
+
+/* The provider-side path of an endpoint: "/chat/completions". */
+const char *llm_endpoint_suffix(enum llm_endpoint ep)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(endpoints) / sizeof(endpoints[0]); i++)
+		if (endpoints[i].ep == ep)
+			return endpoints[i].path + 3;	/* past "/v1" */
+	return "";
+}
+
+/* ---- providers ------------------------------------------------------------------------ */
+
+bool llm_provider_url(const struct policy_provider *pv, struct policy_url *out)
+{
+	static const struct {
+		enum policy_provider_type t;
+		const char *host;
+		const char *path;
+	} defaults[] = {
+		{ POLICY_PROVIDER_OPENAI,	"api.openai.com",			"/v1" },
+		{ POLICY_PROVIDER_ANTHROPIC,	"api.anthropic.com",			"/v1" },
+		{ POLICY_PROVIDER_GEMINI,	"generativelanguage.googleapis.com",	"/v1beta" },
+	};
+	size_t i;
+
+	if (pv->base_url.host) {
+		*out = pv->base_url;
+		return true;
+	}
+	for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		if (defaults[i].t == pv->type) {
+			memset(out, 0, sizeof(*out));
+			out->scheme = "https";
+			out->tls = true;
+			out->host = defaults[i].host;
+			out->port = 443;
+			out->path = defaults[i].path;
+			out->text = defaults[i].host;
+			return true;
+		}
+	return false;
+}
+
+/* ---- the key index ---------------------------------------------------------------- */
+
+static int keyent_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct llm_keyent *)a)->h, ((const struct llm_keyent *)b)->h, 32);
+}
+
+struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
+{
+	struct llm_ctx *ctx = calloc(1, sizeof(*ctx));
+	uint32_t i, j, n = 0;
+
+	if (!ctx)
+		goto out_nomem;
+	ctx->p = p;
+	for (i = 0; i < p->n_tenants; i++)
+		n += p->tenants[i].n_keys;
+	ctx->keys = calloc(n ? n : 1, sizeof(*ctx->keys));
+	if (!ctx->keys)
+		goto out_nomem;
+	for (i = 0; i < p->n_tenants; i++)
+		for (j = 0; j < p->tenants[i].n_keys; j++) {
+			struct llm_keyent *e = &ctx->keys[ctx->n_keys++];
+
+			memcpy(e->h, p->tenants[i].keys[j].sha256, 32);
+			e->t = &p->tenants[i];
+			e->k = &p->tenants[i].keys[j];
+		}
+	qsort(ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
+	if (p->default_tenant)
+		ctx->default_tenant = policy_tenant_find(p, p->default_tenant);
+	return ctx;
+
+out_nomem:
+	llm_ctx_free(ctx);
+	snprintf(err, errlen, "out of memory");
+	errno = ENOMEM;
+	return NULL;
+}
+
+void llm_ctx_free(struct llm_ctx *ctx)
+{
+	if (!ctx)
+		return;
+	free(ctx->keys);
+	free(ctx);
+}
+
+/* The key presented: "Authorization: Bearer K", or "x-api-key: K" (the
+ * Anthropic SDK), or "api-key: K" (the Azure SDK). */
+static bool find_key(const struct http1_message *m, struct http1_span *key)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_span_eq_nocase(h->name, "authorization", 13)) {
+			if (h->value.len > 7 && !strncasecmp(h->value.p, "bearer ", 7)) {
+				key->p = h->value.p + 7;
+				key->len = h->value.len - 7;
+				while (key->len && *key->p == ' ') {
+					key->p++;
+					key->len--;
+				}
+				return key->len > 0;
+			}
+		} else if (http1_span_eq_nocase(h->name, "x-api-key", 9) ||
+			   http1_span_eq_nocase(h->name, "api-key", 7)) {
+			*key = h->value;
+			return key->len > 0;
+		}
+	}
+	return false;
+}
+
+/* Looks the key up by its SHA-256. The search order depends only on the
+ * hash, which says nothing usable about the key; the final comparison is
+ * constant-time. */
+static const struct llm_keyent *key_lookup(const struct llm_ctx *ctx, struct http1_span key)
+{
+	struct llm_keyent probe;
+	const struct llm_keyent *e;
+
+	SHA256((const unsigned char *)key.p, key.len, probe.h);
+	e = bsearch(&probe, ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
+	if (e && CRYPTO_memcmp(e->h, probe.h, 32) == 0)
+		return e;
+	return NULL;
+}
+
+static bool name_in(const char *const *list, uint32_t n, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(list[i], name))
+			return true;
+	return false;
+}
+
+bool llm_model_allowed(const struct llm_call *c, const char *model)
+{
+	if (c->key && c->key->n_models)
+		return name_in(c->key->models, c->key->n_models, model);
+	if (c->tenant && c->tenant->n_models)
+		return name_in(c->tenant->models, c->tenant->n_models, model);
+	return true;
+}
+
+/* ---- JSON text helpers ---------------------------------------------------------------- */
+
+void llm_json_str(struct buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	buf_append(b, "\"", 1, SIZE_MAX);
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+
+		if (ch == '"' || ch == '\\') {
+			char q[2] = { '\\', (char)ch };
+
+			buf_append(b, q, 2, SIZE_MAX);
+		} else if (ch < 0x20 || ch == 0x7f) {
+			buf_append(b, e, 6, SIZE_MAX);
+		} else {
+			buf_append(b, &s[i], 1, SIZE_MAX);
+		}
+	}
+	buf_append(b, "\"", 1, SIZE_MAX);
+}
+
+void llm_error_body(enum llm_endpoint ep, int status, const char *type,
+		    const char *msg, struct buf *out)
+{
+	out->len = 0;
+	if (ep == LLM_EP_MESSAGES) {
+		/* Anthropic: {"type":"error","error":{"type":...,"message":...}} */
+		buf_printf(out, SIZE_MAX, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
+			   type);
+		llm_json_str(out, msg, strlen(msg));
+		buf_printf(out, SIZE_MAX, "}}\n");
+		return;
+	}
+	buf_printf(out, SIZE_MAX, "{\"error\":{\"message\":");
+	llm_json_str(out, msg, strlen(msg));
+	buf_printf(out, SIZE_MAX, ",\"type\":\"%s\",\"param\":null,\"code\":%d}}\n", type, status);
+}
+
+static void local_error(struct llm_call *c, struct llm_out *out, int status,
+			const char *type, const char *msg)
+{
+	out->act = LLM_ACT_LOCAL;
+	out->status = status;
+	out->ctype = "application/json";
+	c->status = status;
+	llm_error_body(c->ep, status, type, msg, &out->body);
+}
+
+/* Anthropic names its error types differently. */
+static const char *etype(const struct llm_call *c, const char *openai, const char *anthropic)
+{
+	return c->ep == LLM_EP_MESSAGES ? anthropic : openai;
+}
+
+/* ---- /v1/models ---------------------------------------------------------------------------- */
+
+static void models_list(struct llm_call *c, struct llm_out *out)
+{
+	const struct policy *p = c->ctx->p;
+	uint32_t i;
+	bool first = true;
+
+	out->act = LLM_ACT_LOCAL;
+	out->status = 200;
+	out->ctype = "application/json";
+	c->status = 200;
+	buf_printf(&out->body, SIZE_MAX, "{\"object\":\"list\",\"data\":[");
+	for (i = 0; i < p->n_models; i++) {
+		const struct policy_model *m = &p->models[i];
+
+		if (!llm_model_allowed(c, m->name))
+			continue;
+		buf_printf(&out->body, SIZE_MAX, "%s{\"id\":", first ? "" : ",");
+		llm_json_str(&out->body, m->name, strlen(m->name));
+		buf_printf(&out->body, SIZE_MAX, ",\"object\":\"model\",\"created\":0,\"owned_by\":");
+		llm_json_str(&out->body, m->provider, strlen(m->provider));
+		buf_printf(&out->body, SIZE_MAX, "}");
+		first = false;
+	}
+	buf_printf(&out->body, SIZE_MAX, "]}\n");
+}
+
+/* ---- the provider request ---------------------------------------------------------------------- */
+
+/* Host field value of a provider URL: the port only when not the default. */
+static void host_field(struct buf *b, const struct policy_url *u)
+{
+	if ((u->tls && u->port == 443) || (!u->tls && u->port == 80))
+		buf_printf(b, SIZE_MAX, "Host: %s\r\n", u->host);
+	else
+		buf_printf(b, SIZE_MAX, "Host: %s:%u\r\n", u->host, u->port);
+}
+
+static const char *secret(const struct policy_secret *s)
+{
+	return s && s->value ? s->value : NULL;
+}
+
+/* The request body with the provider's model name, and usage asked for in
+ * streams (stripped again on the way back when the caller did not ask). */
+static int rewrite_body(struct llm_call *c, const struct json_doc *doc, struct buf *out)
+{
+	struct json_edit ed[2];
+	size_t n = 0, need = 0;
+	struct json_value so, iu;
+	bool want_usage = false;
+	int err;
+
+	ed[n++] = (struct json_edit){ .key = "model", .op = JSON_EDIT_SET,
+				      .value = c->upstream_model,
+				      .value_len = strlen(c->upstream_model), .is_string = true };
+	if (c->stream && (c->ep == LLM_EP_CHAT || c->ep == LLM_EP_COMPLETIONS)) {
+		if (json_find(doc, "stream_options", &so) == 0 && so.kind == JSON_K_OBJECT &&
+		    json_obj_find(&so, "include_usage", 13, &iu) == 0)
+			json_get_bool(&iu, &want_usage);
+		if (!want_usage) {
+			static const char iu_true[] = "{\"include_usage\":true}";
+
+			ed[n++] = (struct json_edit){ .key = "stream_options",
+						      .op = JSON_EDIT_MERGE, .value = iu_true,
+						      .value_len = sizeof(iu_true) - 1 };
+			c->usage_injected = true;
+		}
+	}
+	err = json_rewrite(doc, ed, n, NULL, 0, &need);
+	if (err != -ENOSPC && err)
+		return err;
+	buf_free(out);
+	out->p = malloc(need ? need : 1);
+	if (!out->p)
+		return -ENOMEM;
+	out->cap = need ? need : 1;
+	err = json_rewrite(doc, ed, n, out->p, out->cap, &out->len);
+	return err;
+}
+
+/* The request for an OpenAI-style or Anthropic provider: request line,
+ * Host, the provider's credentials, our framing, the rewritten body. */
+static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_out *out)
+{
+	const struct policy_provider *pv = c->provider;
+	const bool azure = pv->type == POLICY_PROVIDER_AZURE_OPENAI;
+	const bool anthropic = pv->type == POLICY_PROVIDER_ANTHROPIC;
+	struct policy_url u;
+	const char *key = secret(pv->api_key);
+	struct buf body = { 0 };
+	size_t plen;
+	int err;
+
+	if (!llm_provider_url(pv, &u))
+		return -EDESTADDRREQ;
+	if ((pv->api_key || anthropic) && !key)
+		return -ENOKEY;
+	err = rewrite_body(c, doc, &body);
+	if (err)
+		goto out_free;
+	/* base_url "https://api.openai.com/v1" + "/chat/completions" */
+	plen = strlen(u.path);
+	while (plen && u.path[plen - 1] == '/')
+		plen--;
+	if (azure)
+		err = buf_printf(&out->req, SIZE_MAX,
+				 "POST %.*s/openai/deployments/%s%s?api-version=%s HTTP/1.1\r\n",
+				 (int)plen, u.path, c->upstream_model, llm_endpoint_suffix(c->ep),
+				 pv->api_version ? pv->api_version : "2024-10-21");
+	else
+		err = buf_printf(&out->req, SIZE_MAX, "POST %.*s%s HTTP/1.1\r\n", (int)plen,
+				 u.path, llm_endpoint_suffix(c->ep));
+	if (err)
+		goto out_free;
+	host_field(&out->req, &u);
+	if (anthropic)
+		buf_printf(&out->req, SIZE_MAX, "x-api-key: %s\r\nanthropic-version: %s\r\n",
+			   key, c->anthropic_version);
+	else if (key && azure)
+		buf_printf(&out->req, SIZE_MAX, "api-key: %s\r\n", key);
+	else if (key)
+		buf_printf(&out->req, SIZE_MAX, "Authorization: Bearer %s\r\n", key);
+	err = buf_printf(&out->req, SIZE_MAX,
+			 "Content-Type: application/json\r\nAccept: %s\r\n"
+			 "User-Agent: tollgate\r\nx-request-id: %s\r\nContent-Length: %zu\r\n\r\n",
+			 c->stream ? "text/event-stream" : "application/json", c->rid, body.len);
+	if (!err)
+		err = buf_append(&out->req, body.p, body.len, SIZE_MAX);
+out_free:
+	buf_free(&body);
+	return err;
+}
+
+/* ---- the call ------------------------------------------------------------------------------------ */
+
+static void header_value(const struct http1_message *m, const char *name,
+			 char *out, size_t cap)
+{
+	size_t i, n = strlen(name);
+
+	out[0] = '\0';
+	for (i = 0; i < m->n_headers; i++)
+		if (http1_span_eq_nocase(m->headers[i].name, name, n)) {
+			snprintf(out, cap, "%.*s", (int)m->headers[i].value.len,
+				 m->headers[i].value.p);
+			return;
+		}
+}
+
+/* Which front doors a provider type serves without translation. */
+static bool provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
+{
+	switch (t) {
+	case POLICY_PROVIDER_OPENAI:
+	case POLICY_PROVIDER_AZURE_OPENAI:
+	case POLICY_PROVIDER_OPENAI_COMPATIBLE:
+		return ep != LLM_EP_MESSAGES &&
+		       (ep != LLM_EP_RESPONSES || t == POLICY_PROVIDER_OPENAI);
+	case POLICY_PROVIDER_ANTHROPIC:
+		return ep == LLM_EP_MESSAGES;
+	case POLICY_PROVIDER_ECHO:
+		return ep != LLM_EP_RESPONSES;
+	default:
+		return false;
+	}
+}
+
+static void take_request(struct llm_call *c, const struct llm_in *in, struct llm_out *out)
+{
+	const struct policy *p = c->ctx->p;
+	struct json_doc *doc = &c->doc;
+	struct json_value v;
+	char msg[256];
+	uint32_t i;
+	int err;
+
+	if (in->msg->method_id != llm_endpoint_method(c->ep)) {
+		local_error(c, out, 405, etype(c, "invalid_request_error", "invalid_request_error"),
+			    "method not allowed on this endpoint");
+		return;
+	}
+	if (c->ep == LLM_EP_MODELS) {
+		models_list(c, out);
+		return;
+	}
+	if (json_parse(doc, in->body, in->body_len, in->scratch)) {
+		snprintf(msg, sizeof(msg), "request body is not valid JSON: %s at byte %zu",
+			 json_strerror(doc->err.code), doc->err.offset);
+		local_error(c, out, 400, "invalid_request_error", msg);
+		return;
+	}
+	if (doc->root.kind != JSON_K_OBJECT) {
+		local_error(c, out, 400, "invalid_request_error", "request body must be a JSON object");
+		return;
+	}
+	if (json_find(doc, "model", &v) || v.kind != JSON_K_STRING ||
+	    json_str_decode(&v, c->model, sizeof(c->model)) <= 0 ||
+	    strlen(c->model) != strnlen(c->model, sizeof(c->model))) {
+		local_error(c, out, 400, "invalid_request_error", "'model' is required and must be a string");
+		return;
+	}
+	if (json_find(doc, "stream", &v) == 0 && json_get_bool(&v, &c->stream)) {
+		local_error(c, out, 400, "invalid_request_error", "'stream' must be a boolean");
+		return;
+	}
+	c->pmodel = NULL;
+	for (i = 0; i < p->n_models; i++)
+		if (!strcmp(p->models[i].name, c->model))
+			c->pmodel = &p->models[i];
+	if (!c->pmodel || !llm_model_allowed(c, c->model)) {
+		/* Unknown and forbidden look the same, as at the providers. */
+		snprintf(msg, sizeof(msg),
+			 "The model '%.100s' does not exist or you do not have access to it.",
+			 c->model);
+		local_error(c, out, 404, etype(c, "invalid_request_error", "not_found_error"), msg);
+		return;
+	}
+	c->provider = policy_provider_find(p, c->pmodel->provider);
+	c->upstream_model = c->pmodel->upstream ? c->pmodel->upstream : c->pmodel->name;
+	c->est_in = llm_estimate_tokens(in->body, in->body_len);
+	if (!c->provider || !provider_speaks(c->provider->type, c->ep)) {
+		snprintf(msg, sizeof(msg), "model '%.100s' (provider type %s) is not served on this "
+			 "endpoint by this build", c->model,
+			 c->provider ? policy_provider_type_name(c->provider->type) : "?");
+		local_error(c, out, 501, etype(c, "invalid_request_error", "api_error"), msg);
+		return;
+	}
+	out->provider = (uint32_t)(c->provider - p->providers);
+	buf_printf(&out->headers, SIZE_MAX, "x-tollgate-provider: %s\r\n", c->provider->name);
+	if (c->provider->type == POLICY_PROVIDER_ECHO) {
+		llm_echo(c, doc, out);
+		return;
+	}
+	if (c->provider->type == POLICY_PROVIDER_ANTHROPIC) {
+		header_value(in->msg, "anthropic-version", c->anthropic_version,
+			     sizeof(c->anthropic_version));
+		if (!c->anthropic_version[0])
+			snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
+	}
+	err = forward(c, doc, out);
+	if (err == -ENOKEY) {
+		log_error("provider %s: api_key %s is not set", c->provider->name,
+			  c->provider->api_key ? c->provider->api_key->ref : "(none)");
+		local_error(c, out, 502, etype(c, "api_error", "api_error"),
+			    "the provider's credentials are not configured");
+		return;
+	}
+	if (err) {
+		local_error(c, out, err == -ENOMEM ? 503 : 400, "invalid_request_error",
+			    "the request could not be rewritten for the provider");
+		return;
+	}
+	out->act = LLM_ACT_FORWARD;
+}
+
+struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
+{
+	struct llm_call *c = calloc(1, sizeof(*c));
+	struct http1_span key;
+
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return NULL;
+	c->ctx = in->ctx;
+	c->ep = in->ep;
+	c->scratch = in->scratch;
+	snprintf(c->rid, sizeof(c->rid), "%s", in->rid);
+	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	if (in->listener->auth == POLICY_AUTH_API_KEY) {
+		const struct llm_keyent *e;
+
+		if (!find_key(in->msg, &key)) {
+			local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
+				    "No API key provided. Send it as 'Authorization: Bearer KEY'.");
+			c->auth_failed = true;
+			return c;
+		}
+		e = key_lookup(c->ctx, key);
+		if (!e) {
+			local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
+				    "Incorrect API key provided.");
+			c->auth_failed = true;
+			return c;
+		}
+		c->tenant = e->t;
+		c->key = e->k;
+	} else {
+		c->tenant = c->ctx->default_tenant;
+	}
+	take_request(c, in, out);
+	return c;
+}
+
+void llm_out_fini(struct llm_out *out)
+{
+	buf_free(&out->body);
+	buf_free(&out->req);
+	buf_free(&out->headers);
+}
+
+/* Script-aware estimate (docs/llm.md): ASCII text runs about 4 bytes per
+ * token; each character outside ASCII (CJK, Cyrillic, ...) is close to a
+ * token of its own, so it counts as one. */
+uint64_t llm_estimate_tokens(const char *p, size_t n)
+{
+	uint64_t ascii = 0, other = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+
+		if (ch < 0x80)
+			ascii++;
+		else if ((ch & 0xc0) != 0x80)
+			other++;	/* a lead byte: one character */
+	}
+	return (ascii + 3) / 4 + other;
+}
+
+void llm_call_summary(const struct llm_call *c, struct buf *out)
+{
+	if (!c)
+		return;
+	buf_printf(out, SIZE_MAX, ",\"tenant\":");
+	if (c->tenant)
+		llm_json_str(out, c->tenant->name, strlen(c->tenant->name));
+	else
+		buf_printf(out, SIZE_MAX, "null");
+	buf_printf(out, SIZE_MAX, ",\"key\":");
+	if (c->key)
+		llm_json_str(out, c->key->name, strlen(c->key->name));
+	else
+		buf_printf(out, SIZE_MAX, "null");
+	buf_printf(out, SIZE_MAX, ",\"model\":");
+	llm_json_str(out, c->model, strlen(c->model));
+	buf_printf(out, SIZE_MAX, ",\"provider\":");
+	if (c->provider)
+		llm_json_str(out, c->provider->name, strlen(c->provider->name));
+	else
+		buf_printf(out, SIZE_MAX, "null");
+	buf_printf(out, SIZE_MAX, ",\"stream\":%s,\"tokens_in\":%" PRIu64
+		   ",\"tokens_out\":%" PRIu64 ",\"tokens_estimated\":%" PRIu64,
+		   c->stream ? "true" : "false", c->usage.in, c->usage.out, c->est_in);
+}
+
+void llm_call_free(struct llm_call *c)
+{
+	if (!c)
+		return;
+	free(c->rbuf.p);
+	free(c->sse_raw);
+	free(c->sse_data);
+	free(c);
+}

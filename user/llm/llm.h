@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The LLM front doors (OpenAI- and Anthropic-compatible) and the provider
+ * adapters behind them. The proxy hands a request here once its body is
+ * in; this module authenticates the caller, resolves the model, and either
+ * answers at once (an error, /v1/models, the built-in echo provider) or
+ * returns the request to send to the provider. The provider's answer then
+ * comes back through llm_resp_*(), which read the usage (streaming
+ * included) and may rewrite the body before the client sees it.
+ *
+ * Nothing here touches a socket: the proxy moves the bytes. See docs/llm.md.
+ */
+#ifndef TOLLGATE_LLM_H
+#define TOLLGATE_LLM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "http/http1.h"
+#include "policy/policy.h"
+
+struct json_scratch;
+
+enum llm_endpoint {
+	LLM_EP_NONE = 0,
+	LLM_EP_CHAT,		/* POST /v1/chat/completions */
+	LLM_EP_COMPLETIONS,	/* POST /v1/completions */
+	LLM_EP_EMBEDDINGS,	/* POST /v1/embeddings */
+	LLM_EP_MODELS,		/* GET  /v1/models */
+	LLM_EP_RESPONSES,	/* POST /v1/responses */
+	LLM_EP_MESSAGES,	/* POST /v1/messages (Anthropic) */
+};
+
+/* The front-door endpoint a request target names (the query ignored). */
+enum llm_endpoint llm_endpoint_match(const char *target, size_t len);
+/* The method the endpoint takes: HTTP1_METHOD_GET or _POST. */
+int llm_endpoint_method(enum llm_endpoint ep);
+
+/* Where a provider is: its base_url, or the type's default (api.openai.com
+ * and api.anthropic.com over https with path "/v1", Gemini's and Bedrock's
+ * hosts). False when it has none (echo; azure_openai without base_url,
+ * which the loader refuses). The strings are static or the policy's. */
+bool llm_provider_url(const struct policy_provider *pv, struct policy_url *out);
+
+/* Per policy: the key index. Built off the event loop with the proxy's
+ * configuration. */
+struct llm_ctx;
+struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen);
+void llm_ctx_free(struct llm_ctx *ctx);
+
+struct llm_in {
+	const struct llm_ctx *ctx;
+	const struct policy_listener *listener;
+	const struct http1_message *msg;	/* the request head */
+	enum llm_endpoint ep;
+	const char *body;			/* the whole request body */
+	size_t body_len;
+	const char *rid;			/* request id */
+	struct json_scratch *scratch;		/* the worker's */
+};
+
+enum llm_act {
+	LLM_ACT_LOCAL = 0,	/* answer with status/ctype/body */
+	LLM_ACT_FORWARD,	/* send `req` to provider `provider` */
+};
+
+struct llm_out {
+	enum llm_act act;
+	int status;
+	const char *ctype;
+	struct buf body;	/* LOCAL: the response body */
+	struct buf req;		/* FORWARD: the whole upstream request */
+	struct buf headers;	/* extra response fields, "Name: value\r\n" */
+	uint32_t provider;	/* FORWARD: index in policy->providers */
+};
+
+struct llm_call;
+
+/* Takes the request. Returns the call (NULL only when out of memory) with
+ * `out` filled; free `out`'s buffers with llm_out_fini(). */
+struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out);
+void llm_out_fini(struct llm_out *out);
+
+/* An error body in the caller's API format (OpenAI or Anthropic). */
+void llm_error_body(enum llm_endpoint ep, int status, const char *type,
+		    const char *msg, struct buf *out);
+
+enum llm_resp_mode {
+	LLM_RESP_BUFFER = 0,	/* the body comes out whole at llm_resp_done() */
+	LLM_RESP_STREAM,	/* the body comes out as it is read */
+};
+
+/* The provider's response head: extra fields for the client's response
+ * head go to `hdrs` ("Name: value\r\n"). */
+enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message *m,
+				 struct buf *hdrs);
+/* Body bytes from the provider; what the client gets is appended to out.
+ * -errno ends the response (too large, malformed stream). */
+int llm_resp_body(struct llm_call *c, const char *p, size_t n, struct buf *out);
+/* The end of the provider's body; the rest for the client goes to out. */
+int llm_resp_done(struct llm_call *c, struct buf *out);
+/* The provider failed before answering (the proxy answers the client). */
+void llm_resp_failed(struct llm_call *c, int status);
+
+/* What the access log adds for LLM calls: ",\"model\":...,..." (a JSON
+ * fragment starting with a comma). */
+void llm_call_summary(const struct llm_call *c, struct buf *out);
+/* Logs the call's accounting and frees it; NULL is a no-op. */
+void llm_call_free(struct llm_call *c);
+
+#endif /* TOLLGATE_LLM_H */

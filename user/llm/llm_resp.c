@@ -1,0 +1,172 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The provider's answer on its way back: usage read from it (the whole
+ * body, or each streamed event as it passes), the usage chunk we asked for
+ * removed again when the caller had not, everything else forwarded as it
+ * came, event by event.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "llm/internal.h"
+
+static void take_u64(const struct json_value *obj, const char *key, uint64_t *out)
+{
+	struct json_value v;
+	int64_t n;
+
+	if (json_obj_find(obj, key, strlen(key), &v) == 0 && json_get_int(&v, &n) == 0 && n >= 0)
+		*out = (uint64_t)n;
+}
+
+/* A usage object in any provider's naming: OpenAI chat/completions
+ * (prompt/completion_tokens, prompt_tokens_details.cached_tokens), OpenAI
+ * responses (input/output_tokens, input_tokens_details.cached_tokens),
+ * Anthropic (input/output_tokens, cache_read_input_tokens; output_tokens
+ * of message_delta is cumulative, so fields are set, not added). */
+static void read_usage(struct llm_call *c, const struct json_value *u)
+{
+	struct json_value d;
+
+	if (u->kind != JSON_K_OBJECT)
+		return;
+	take_u64(u, "prompt_tokens", &c->usage.in);
+	take_u64(u, "input_tokens", &c->usage.in);
+	take_u64(u, "completion_tokens", &c->usage.out);
+	take_u64(u, "output_tokens", &c->usage.out);
+	take_u64(u, "cache_read_input_tokens", &c->usage.cached);
+	if (json_obj_find(u, "prompt_tokens_details", 21, &d) == 0 && d.kind == JSON_K_OBJECT)
+		take_u64(&d, "cached_tokens", &c->usage.cached);
+	if (json_obj_find(u, "input_tokens_details", 20, &d) == 0 && d.kind == JSON_K_OBJECT)
+		take_u64(&d, "cached_tokens", &c->usage.cached);
+	c->usage.seen = true;
+}
+
+/* usage at the top, or inside "message" (Anthropic message_start) or
+ * "response" (OpenAI responses events). */
+static void find_usage(struct llm_call *c, const struct json_doc *doc)
+{
+	struct json_value v, u;
+
+	if (json_find(doc, "usage", &v) == 0) {
+		read_usage(c, &v);
+		return;
+	}
+	if ((json_find(doc, "message", &v) == 0 || json_find(doc, "response", &v) == 0) &&
+	    v.kind == JSON_K_OBJECT && json_obj_find(&v, "usage", 5, &u) == 0)
+		read_usage(c, &u);
+}
+
+enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message *m,
+				 struct buf *hdrs)
+{
+	size_t i;
+
+	c->status = m->status;
+	c->mode = LLM_RESP_BUFFER;
+	for (i = 0; i < m->n_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		/* Only what the caller's SDK needs; a provider's account and
+		 * organisation headers stay behind. */
+		if (http1_span_eq_nocase(h->name, "content-type", 12)) {
+			if (h->value.len >= 17 && !strncasecmp(h->value.p, "text/event-stream", 17))
+				c->sse = true;
+		} else if (!http1_span_eq_nocase(h->name, "retry-after", 11)) {
+			continue;
+		}
+		buf_printf(hdrs, SIZE_MAX, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
+			   (int)h->value.len, h->value.p);
+	}
+	if (c->sse && m->status >= 200 && m->status < 300) {
+		c->sse_raw = malloc(TG_LLM_SSE_EVENT_MAX);
+		c->sse_data = malloc(TG_LLM_SSE_EVENT_MAX);
+		if (c->sse_raw && c->sse_data) {
+			sse_reader_init(&c->sse_r, c->sse_raw, TG_LLM_SSE_EVENT_MAX,
+					c->sse_data, TG_LLM_SSE_EVENT_MAX);
+			c->mode = LLM_RESP_STREAM;
+		}
+	}
+	return c->mode;
+}
+
+/* One streamed block: usage taken, our injected usage chunk dropped. */
+static int stream_event(struct llm_call *c, const struct sse_event *ev, struct buf *out)
+{
+	struct json_value ch;
+	struct json_iter it;
+	bool drop = false;
+
+	if (ev->n_data && !(ev->data.len == 6 && !memcmp(ev->data.p, "[DONE]", 6)) &&
+	    json_parse(&c->doc, ev->data.p, ev->data.len, c->scratch) == 0 &&
+	    c->doc.root.kind == JSON_K_OBJECT) {
+		struct json_value u;
+
+		c->events++;
+		find_usage(c, &c->doc);
+		/* The usage chunk OpenAI sends for include_usage has empty
+		 * choices; a caller that did not ask for it never sees it. */
+		if (c->usage_injected && json_find(&c->doc, "usage", &u) == 0 &&
+		    u.kind == JSON_K_OBJECT && json_find(&c->doc, "choices", &ch) == 0 &&
+		    ch.kind == JSON_K_ARRAY) {
+			json_iter_init(&it, &ch);
+			drop = !json_iter_next(&it, NULL, &u);
+		}
+	}
+	if (drop)
+		return 0;
+	return buf_append(out, ev->raw.p, ev->raw.len, SIZE_MAX);
+}
+
+int llm_resp_body(struct llm_call *c, const char *p, size_t n, struct buf *out)
+{
+	struct sse_event ev;
+	size_t used;
+	int r, err;
+
+	if (c->mode == LLM_RESP_BUFFER)
+		return buf_append(&c->rbuf, p, n, TG_LLM_RESP_MAX);
+	while (n) {
+		r = sse_read(&c->sse_r, p, n, &used, &ev);
+		if (r < 0) {
+			log_warn("provider %s: stream: %s", c->provider ? c->provider->name : "?",
+				 sse_strerror(-r));
+			return -EPROTO;
+		}
+		p += used;
+		n -= used;
+		if (r == SSE_NEED_MORE)
+			break;
+		err = stream_event(c, &ev, out);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int llm_resp_done(struct llm_call *c, struct buf *out)
+{
+	struct sse_event ev;
+	int r;
+
+	if (c->mode == LLM_RESP_STREAM) {
+		r = sse_reader_end(&c->sse_r, &ev);
+		if (r == SSE_EVENT || r == SSE_BLOCK)
+			return stream_event(c, &ev, out);
+		return 0;
+	}
+	if (c->status >= 200 && c->status < 300 &&
+	    json_parse(&c->doc, c->rbuf.p ? c->rbuf.p : "", c->rbuf.len, c->scratch) == 0 &&
+	    c->doc.root.kind == JSON_K_OBJECT)
+		find_usage(c, &c->doc);
+	return buf_append(out, c->rbuf.p, c->rbuf.len, SIZE_MAX);
+}
+
+void llm_resp_failed(struct llm_call *c, int status)
+{
+	c->status = status;
+}
