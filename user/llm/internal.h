@@ -18,8 +18,14 @@ struct llm_keyent {
 	const struct policy_key *k;
 };
 
+struct guard;
+struct route_model;
+
 struct llm_ctx {
 	const struct policy *p;
+	struct guard **guards;		/* one per policy guard, same order */
+	uint32_t n_guards;
+	struct route_model *router;	/* NULL: no semantic routing */
 	struct llm_keyent *keys;	/* sorted by hash */
 	uint32_t n_keys;
 	const struct policy_tenant *default_tenant;
@@ -42,6 +48,8 @@ struct llm_call {
 	const struct policy_provider *provider;
 	const char *upstream_model;
 	char model[TG_NAME_MAX * 4];
+	char model_req[TG_NAME_MAX * 4];	/* as asked, before routing */
+	struct buf redacted;			/* the body after redaction */
 	char anthropic_version[32];
 	bool stream;
 	bool usage_injected;	/* we asked for usage: strip it on the way back */
@@ -49,6 +57,21 @@ struct llm_call {
 	int status;
 	uint64_t est_in;
 	struct llm_usage usage;
+	/* governance */
+	char route[TG_NAME_MAX + 1];	/* "" when not routed */
+	float route_confidence;
+	const char *route_guard;
+	uint32_t guard_types;		/* 1 << enum guard_type found in the prompt */
+	int guard_verdict;		/* enum guard_verdict */
+	uint32_t injection_score;
+	char guard_found[160];		/* type names, for a block answer */
+	uint32_t resp_guard_types;	/* found (and redacted) in the answer */
+	const struct guard *rguard;	/* scans the answer; NULL: not */
+	struct guard_stream *gstream;
+	struct buf released;		/* redacted text the stream let go */
+	struct buf tmpl;		/* the last text event's data */
+	size_t tmpl_off, tmpl_slen;	/* its text string in tmpl */
+	char tmpl_type[64];		/* its event type */
 	struct json_doc doc;	/* the request; then each streamed event */
 
 	/* response */
@@ -64,6 +87,20 @@ const char *llm_endpoint_suffix(enum llm_endpoint ep);
 bool llm_model_allowed(const struct llm_call *c, const char *model);
 void llm_json_str(struct buf *b, const char *s, size_t n);
 uint64_t llm_estimate_tokens(const char *p, size_t n);
+int llm_govern_init(struct llm_ctx *ctx, char *err, size_t errlen);
+void llm_govern_fini(struct llm_ctx *ctx);
+/* 1 when the model alias was routed (c->model replaced), 0 when not. */
+int llm_route(struct llm_call *c, const struct json_doc *doc);
+/* Scans the prompt; 1 when the guard blocks (c->guard_found says what),
+ * 0 to go on — with `redacted` holding the redacted body when it redacted
+ * (empty otherwise). */
+int llm_guard(struct llm_call *c, const struct json_doc *doc, struct buf *redacted);
+const struct guard *llm_call_guard(const struct llm_call *c);
+/* A whole JSON answer with its text strings redacted, into out. */
+int llm_guard_answer(struct llm_call *c, const struct guard *g, const struct json_doc *doc,
+		     struct buf *out);
+/* The text string a streamed event adds, if any. */
+bool llm_event_text(const struct json_doc *doc, struct json_value *s);
 void llm_echo(struct llm_call *c, const struct json_doc *doc, struct llm_out *out);
 
 #endif /* TOLLGATE_LLM_INTERNAL_H */

@@ -15,6 +15,7 @@
 
 #include "core/json.h"
 #include "core/log.h"
+#include "guard/guard.h"
 #include "llm/internal.h"
 
 /* ---- endpoints ------------------------------------------------------------------ */
@@ -129,6 +130,14 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 	qsort(ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
 	if (p->default_tenant)
 		ctx->default_tenant = policy_tenant_find(p, p->default_tenant);
+	n = (uint32_t)llm_govern_init(ctx, err, errlen);
+	if ((int)n < 0) {
+		int e = -(int)n;
+
+		llm_ctx_free(ctx);
+		errno = e;
+		return NULL;
+	}
 	return ctx;
 
 out_nomem:
@@ -142,6 +151,7 @@ void llm_ctx_free(struct llm_ctx *ctx)
 {
 	if (!ctx)
 		return;
+	llm_govern_fini(ctx);
 	free(ctx->keys);
 	free(ctx);
 }
@@ -473,6 +483,16 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 		local_error(c, out, 400, "invalid_request_error", "'stream' must be a boolean");
 		return;
 	}
+	snprintf(c->model_req, sizeof(c->model_req), "%s", c->model);
+	err = llm_route(c, doc);
+	if (err < 0) {
+		local_error(c, out, 503, etype(c, "api_error", "api_error"), "out of memory");
+		return;
+	}
+	if (err > 0)
+		buf_printf(&out->headers, SIZE_MAX,
+			   "x-tollgate-route: %s\r\nx-tollgate-route-confidence: %.3f\r\n",
+			   c->route, (double)c->route_confidence);
 	c->pmodel = NULL;
 	for (i = 0; i < p->n_models; i++)
 		if (!strcmp(p->models[i].name, c->model))
@@ -493,6 +513,23 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 			 "endpoint by this build", c->model,
 			 c->provider ? policy_provider_type_name(c->provider->type) : "?");
 		local_error(c, out, 501, etype(c, "invalid_request_error", "api_error"), msg);
+		return;
+	}
+	err = llm_guard(c, doc, &c->redacted);
+	if (err < 0) {
+		local_error(c, out, 503, etype(c, "api_error", "api_error"),
+			    "the request could not be inspected");
+		return;
+	}
+	if (err > 0) {
+		snprintf(msg, sizeof(msg), "request blocked by policy: found %s", c->guard_found);
+		local_error(c, out, 400, "invalid_request_error", msg);
+		return;
+	}
+	if (c->redacted.len && json_parse(doc, c->redacted.p, c->redacted.len, in->scratch)) {
+		/* Cannot happen: redaction keeps strings valid; refuse if it did. */
+		local_error(c, out, 500, etype(c, "api_error", "api_error"),
+			    "redaction produced an invalid body");
 		return;
 	}
 	out->provider = (uint32_t)(c->provider - p->providers);
@@ -603,6 +640,27 @@ void llm_call_summary(const struct llm_call *c, struct buf *out)
 		buf_printf(out, SIZE_MAX, "null");
 	buf_printf(out, SIZE_MAX, ",\"model\":");
 	llm_json_str(out, c->model, strlen(c->model));
+	if (c->route[0]) {
+		buf_printf(out, SIZE_MAX, ",\"model_requested\":");
+		llm_json_str(out, c->model_req, strlen(c->model_req));
+		buf_printf(out, SIZE_MAX, ",\"route\":");
+		llm_json_str(out, c->route, strlen(c->route));
+		buf_printf(out, SIZE_MAX, ",\"route_confidence\":%.3f", (double)c->route_confidence);
+	}
+	if (c->guard_types || c->guard_verdict) {
+		int t;
+		bool first = true;
+
+		buf_printf(out, SIZE_MAX, ",\"guard\":{\"verdict\":\"%s\",\"found\":[",
+			   guard_verdict_name((enum guard_verdict)c->guard_verdict));
+		for (t = 0; t < GUARD_T_COUNT; t++)
+			if (c->guard_types & (1u << t)) {
+				buf_printf(out, SIZE_MAX, "%s\"%s\"", first ? "" : ",",
+					   guard_type_name((enum guard_type)t));
+				first = false;
+			}
+		buf_printf(out, SIZE_MAX, "],\"injection_score\":%u}", c->injection_score);
+	}
 	buf_printf(out, SIZE_MAX, ",\"provider\":");
 	if (c->provider)
 		llm_json_str(out, c->provider->name, strlen(c->provider->name));
@@ -618,6 +676,10 @@ void llm_call_free(struct llm_call *c)
 	if (!c)
 		return;
 	free(c->rbuf.p);
+	free(c->redacted.p);
+	guard_stream_free(c->gstream);
+	free(c->released.p);
+	free(c->tmpl.p);
 	free(c->sse_raw);
 	free(c->sse_data);
 	free(c);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "guard/guard.h"
 #include "llm/internal.h"
 
 static void take_u64(const struct json_value *obj, const char *key, uint64_t *out)
@@ -61,6 +62,79 @@ static void find_usage(struct llm_call *c, const struct json_doc *doc)
 		read_usage(c, &u);
 }
 
+static int released_emit(void *arg, const char *p, size_t n)
+{
+	struct llm_call *c = arg;
+
+	return buf_append(&c->released, p, n, SIZE_MAX);
+}
+
+/* An event like the template (the last text event) carrying `released`
+ * as its text. */
+static int emit_text_event(struct llm_call *c, struct buf *out, bool empty_too)
+{
+	const char *t = c->tmpl.p;
+	int err;
+
+	if ((!c->released.len && !empty_too) || !c->tmpl.len)
+		return 0;
+	if (c->tmpl_type[0])
+		buf_printf(out, SIZE_MAX, "event: %s\n", c->tmpl_type);
+	err = buf_printf(out, SIZE_MAX, "data: %.*s", (int)c->tmpl_off, t);
+	if (!err) {
+		llm_json_str(out, c->released.p, c->released.len);
+		err = buf_printf(out, SIZE_MAX, "%.*s\n\n",
+				 (int)(c->tmpl.len - c->tmpl_off - c->tmpl_slen),
+				 t + c->tmpl_off + c->tmpl_slen);
+	}
+	c->released.len = 0;
+	return err;
+}
+
+/* Streamed redaction: the event's text goes through the guard's stream,
+ * and the event carries what the stream lets go (possibly nothing yet: a
+ * possible secret is held back until the next piece decides it). */
+static int guard_event(struct llm_call *c, const struct sse_event *ev,
+		       const struct json_value *s, struct buf *out)
+{
+	char *text = malloc(s->len + 1);
+	ssize_t n;
+	int err;
+
+	if (!text)
+		return -ENOMEM;
+	n = json_str_decode(s, text, s->len + 1);
+	err = n < 0 ? (int)n : guard_stream_feed(c->gstream, text, (size_t)n);
+	free(text);
+	if (err)
+		return err;
+	/* This event becomes the template for text released later. */
+	c->tmpl.len = 0;
+	err = buf_append(&c->tmpl, ev->data.p, ev->data.len, SIZE_MAX);
+	if (err)
+		return err;
+	c->tmpl_off = (size_t)(s->p - ev->data.p);
+	c->tmpl_slen = s->len;
+	snprintf(c->tmpl_type, sizeof(c->tmpl_type), "%.*s", (int)ev->type.len,
+		 ev->type.p ? ev->type.p : "");
+	/* Sent even when all of it is held back for now (then with empty
+	 * text): the event may carry more than text (a role, an index). */
+	return emit_text_event(c, out, true);
+}
+
+/* Whatever the stream still holds goes out before a non-text event. */
+static int guard_flush(struct llm_call *c, struct buf *out)
+{
+	int err;
+
+	if (!c->gstream)
+		return 0;
+	err = guard_stream_finish(c->gstream);
+	if (!err)
+		err = emit_text_event(c, out, false);
+	return err;
+}
+
 enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message *m,
 				 struct buf *hdrs)
 {
@@ -82,6 +156,12 @@ enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message 
 		buf_printf(hdrs, SIZE_MAX, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
 			   (int)h->value.len, h->value.p);
 	}
+	if (m->status >= 200 && m->status < 300) {
+		const struct guard *g = llm_call_guard(c);
+
+		if (g && guard_scans_responses(g))
+			c->rguard = g;
+	}
 	if (c->sse && m->status >= 200 && m->status < 300) {
 		c->sse_raw = malloc(TG_LLM_SSE_EVENT_MAX);
 		c->sse_data = malloc(TG_LLM_SSE_EVENT_MAX);
@@ -89,6 +169,11 @@ enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message 
 			sse_reader_init(&c->sse_r, c->sse_raw, TG_LLM_SSE_EVENT_MAX,
 					c->sse_data, TG_LLM_SSE_EVENT_MAX);
 			c->mode = LLM_RESP_STREAM;
+		}
+		if (c->mode == LLM_RESP_STREAM && c->rguard) {
+			c->gstream = guard_stream_new(c->rguard, released_emit, c);
+			if (!c->gstream)
+				c->rguard = NULL;	/* logged below; the answer passes */
 		}
 	}
 	return c->mode;
@@ -101,6 +186,8 @@ static int stream_event(struct llm_call *c, const struct sse_event *ev, struct b
 	struct json_iter it;
 	bool drop = false;
 
+	c->doc.root.kind = JSON_K_NONE;
+	c->doc.buf = NULL;
 	if (ev->n_data && !(ev->data.len == 6 && !memcmp(ev->data.p, "[DONE]", 6)) &&
 	    json_parse(&c->doc, ev->data.p, ev->data.len, c->scratch) == 0 &&
 	    c->doc.root.kind == JSON_K_OBJECT) {
@@ -119,6 +206,17 @@ static int stream_event(struct llm_call *c, const struct sse_event *ev, struct b
 	}
 	if (drop)
 		return 0;
+	if (c->gstream) {
+		struct json_value s;
+		int err;
+
+		if (ev->n_data && c->doc.root.kind == JSON_K_OBJECT && c->doc.buf == ev->data.p &&
+		    llm_event_text(&c->doc, &s))
+			return guard_event(c, ev, &s, out);
+		err = guard_flush(c, out);
+		if (err)
+			return err;
+	}
 	return buf_append(out, ev->raw.p, ev->raw.len, SIZE_MAX);
 }
 
@@ -156,13 +254,18 @@ int llm_resp_done(struct llm_call *c, struct buf *out)
 	if (c->mode == LLM_RESP_STREAM) {
 		r = sse_reader_end(&c->sse_r, &ev);
 		if (r == SSE_EVENT || r == SSE_BLOCK)
-			return stream_event(c, &ev, out);
-		return 0;
+			r = stream_event(c, &ev, out);
+		else
+			r = 0;
+		return r ? r : guard_flush(c, out);
 	}
 	if (c->status >= 200 && c->status < 300 &&
 	    json_parse(&c->doc, c->rbuf.p ? c->rbuf.p : "", c->rbuf.len, c->scratch) == 0 &&
-	    c->doc.root.kind == JSON_K_OBJECT)
+	    c->doc.root.kind == JSON_K_OBJECT) {
 		find_usage(c, &c->doc);
+		if (c->rguard)
+			return llm_guard_answer(c, c->rguard, &c->doc, out);
+	}
 	return buf_append(out, c->rbuf.p, c->rbuf.len, SIZE_MAX);
 }
 
