@@ -350,11 +350,17 @@ static int tgd_run(struct tgd *d)
 	ssize_t n;
 
 	for (;;) {
-		if (poll(&pfd, 1, -1) < 0) {
+		int ready = poll(&pfd, 1, 1000);
+
+		if (ready < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
+		if (d->proxy)
+			proxy_tick(d->proxy);
+		if (ready == 0)
+			continue;
 		for (;;) {
 			n = read(d->sig_fd, &si, sizeof(si));
 			if (n < 0 && errno == EINTR)

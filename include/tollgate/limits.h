@@ -280,5 +280,7 @@
 #define TG_LLM_RESP_MAX			(16u << 20)
 /* One streamed event (raw bytes, and its joined data) of a provider. */
 #define TG_LLM_SSE_EVENT_MAX		(256u << 10)
+/* A stream's budget is checked every this many text deltas. */
+#define TG_LLM_STREAM_CHECK_EVERY	8
 
 #endif /* TOLLGATE_LIMITS_H */

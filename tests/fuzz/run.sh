@@ -13,6 +13,7 @@ seeds_for() {
 	fuzz_http1) echo "tests/data/http" ;;
 	fuzz_sse) echo "tests/data/sse" ;;
 	fuzz_json) echo "tests/data/json" ;;
+	fuzz_evstream) echo "tests/data/evstream" ;;
 	*) echo "" ;;
 	esac
 }

@@ -67,11 +67,16 @@ key2=$key-guarded
 hash2=$(printf %s "$key2" | "$TOLLCTL" key hash | grep -o 'sha256:[0-9a-f]*' | head -1)
 key3=$key-watched
 hash3=$(printf %s "$key3" | "$TOLLCTL" key hash | grep -o 'sha256:[0-9a-f]*' | head -1)
+key4=$key-tight
+hash4=$(printf %s "$key4" | "$TOLLCTL" key hash | grep -o 'sha256:[0-9a-f]*' | head -1)
+key5=$key-stream
+hash5=$(printf %s "$key5" | "$TOLLCTL" key hash | grep -o 'sha256:[0-9a-f]*' | head -1)
 port=$(free_port)
 cat >"$tmp/policy.yaml" <<POLICY
 version: 1
 server:
   workers: 2
+  state_file: $tmp/budgets.state
   limits: {body_bytes: 64KiB}
   timeouts: {upstream_first_byte: 1s}
 listeners:
@@ -86,6 +91,12 @@ tenants:
   - name: watched
     guard: watch
     keys: [{name: w1, hash: "$hash3"}]
+  - name: tight
+    limits: {requests_per_minute: 2}
+    keys: [{name: t1, hash: "$hash4"}]
+  - name: metered
+    budgets: [{period: day, tokens: 60, action: block}]
+    keys: [{name: s1, hash: "$hash5"}]
 providers:
   - {name: sim-openai, type: openai_compatible, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_OPENAI_KEY}"}
   - {name: sim-anthropic, type: anthropic, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_ANT_KEY}"}
@@ -109,7 +120,11 @@ guards:
     injection: {action: block}
   - name: watch
     pii: {action: log, types: [email, card, secret], responses: true}
-telemetry: {access_log: {enabled: true, path: $tmp/access.log}}
+kernel:
+  penalty: {auth_failures: 3, window: 1m}
+telemetry:
+  access_log: {enabled: true, path: $tmp/access.log}
+  audit: {enabled: true, path: $tmp/audit.jsonl, fsync: batch}
 POLICY
 SIM_OPENAI_KEY=sk-sim-openai SIM_ANT_KEY=sk-ant-sim "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw.log" &
 gw_pid=$!
@@ -210,6 +225,42 @@ check "... the stream still ends with [DONE]" grep -q '^data: \[DONE\]' "$tmp/st
 curl -s "$SIM_URL/_sim/log" | tail -1 >"$tmp/simlast"
 check "... while the provider got the prompt unredacted (action: log)" grep -q dave@example.net "$tmp/simlast"
 
+# ---- limits and budgets ----------------------------------------------------------------------
+
+chat='{"model":"echo-1","messages":[{"role":"user","content":"hello"}]}'
+gpost "$key4" /v1/chat/completions "$chat"; c1=$code
+gpost "$key4" /v1/chat/completions "$chat"; c2=$code
+gpost "$key4" /v1/chat/completions "$chat"
+check "requests_per_minute: 2 admits two calls, the third is 429" test "$c1$c2$code" = 200200429
+check "the 429 names the limit and has Retry-After" \
+	bash -c "grep -q 'requests_per_minute limit of tenant tight' '$tmp/body' && grep -qi '^retry-after: [1-9]' '$tmp/hdr'"
+check "the 429 is an OpenAI rate-limit error" grep -q '"type":"rate_limit_exceeded"' "$tmp/body"
+
+words=$(python3 -c 'print(" ".join("w%d" % i for i in range(80)))')
+code=$(curl -s -N -D "$tmp/hdr" -o "$tmp/stream" -w '%{http_code}' -H "Authorization: Bearer $key5" \
+	-H 'Content-Type: application/json' --data-binary \
+	"{\"model\":\"gpt-sim\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"$words\"}]}" \
+	"$GW/v1/chat/completions")
+check "a stream that exhausts its budget ends with an event saying why" \
+	grep -q '"code":"budget_exceeded"' "$tmp/stream"
+check "... then [DONE], and the response is complete (curl saw no error)" \
+	bash -c "test $code = 200 && tail -c 20 '$tmp/stream' | grep -q 'data: \[DONE\]'"
+check "... cut at an event boundary: every data line is JSON or [DONE]" python3 - "$tmp/stream" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith('data: ') and line.strip() != 'data: [DONE]':
+        json.loads(line[6:])
+PY
+check "... before the whole answer was relayed" bash -c "! grep -q 'w79' '$tmp/stream'"
+check "x-tollgate-tokens-remaining is sent" grep -qi '^x-tollgate-tokens-remaining: [0-9]' "$tmp/hdr"
+gpost "$key5" /v1/chat/completions "$chat"
+check "the spent daily budget refuses the next call (429 tokens_per_day)" \
+	bash -c "test $code = 429 && grep -q tokens_per_day '$tmp/body'"
+
+for _ in 1 2 3 4; do curl -s -o /dev/null -H 'Authorization: Bearer wrong-key' "$GW/v1/models"; done
+SHOW=$tmp/gw.log check "repeated bad keys are reported for the penalty box" \
+	grep -q 'failed authentication repeatedly' "$tmp/gw.log"
+
 sleep 0.3
 SHOW=$tmp/access.log check "every access log line is JSON; LLM calls carry tenant, key, model, tokens" \
 	python3 - "$tmp/access.log" <<'PY'
@@ -218,8 +269,40 @@ lines = [json.loads(l) for l in open(sys.argv[1])]
 llm = [l for l in lines if 'model' in l]
 assert len(llm) > 20, len(llm)
 assert all('tokens_in' in l and 'tenant' in l and 'key' in l for l in llm), llm[:2]
-assert all((l['tenant'], l['key']) in (('acme', 'ci'), ('guarded', 'g1'), ('watched', 'w1')) for l in llm if l['status'] == 200)
+assert all((l['tenant'], l['key']) in (('acme', 'ci'), ('guarded', 'g1'), ('watched', 'w1'), ('tight', 't1'), ('metered', 's1')) for l in llm if l['status'] == 200)
 PY
 check "no API key appears in the logs" bash -c "! grep -q -e '$key' -e sk-sim-openai -e sk-ant-sim '$tmp/access.log' '$tmp/gw.log'"
 check "the gateway is still running" kill -0 "$gw_pid"
+
+# ---- the audit log, and a restart that keeps budgets --------------------------------------------
+
+kill -TERM "$gw_pid"
+for _ in $(seq 50); do kill -0 "$gw_pid" 2>/dev/null || break; sleep 0.1; done
+check "SIGTERM stops the gateway" bash -c "! kill -0 $gw_pid 2>/dev/null"
+SHOW=$tmp/verify check "tollctl audit verify passes on the gateway's audit log" \
+	bash -c "'$TOLLCTL' audit verify '$tmp/audit.jsonl' >'$tmp/verify' 2>&1"
+check "the audit log has the LLM calls with tokens equal to the access log" python3 - "$tmp/audit.jsonl" "$tmp/access.log" <<'PY'
+import json, sys
+audit = {}
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    audit[r['request_id']] = r
+acc = [json.loads(l) for l in open(sys.argv[2])]
+calls = [a for a in acc if a.get('provider') and a['status'] == 200]
+assert len(calls) > 10, len(calls)
+for a in calls:
+    r = audit[a['request_id']]
+    assert (r['tokens_in'], r['tokens_out']) == (a['tokens_in'], a['tokens_out']), (r, a)
+    assert 'prompt' not in r
+PY
+sed -i '3s/"tokens_in":[0-9]*/"tokens_in":999999/' "$tmp/audit.jsonl"
+check "a tampered audit line is found at its line" \
+	bash -c "! '$TOLLCTL' audit verify '$tmp/audit.jsonl' >'$tmp/verify' 2>&1 && grep -q ':3: ' '$tmp/verify'"
+check "the budget state file was written at exit" test -s "$tmp/budgets.state"
+SIM_OPENAI_KEY=sk-sim-openai SIM_ANT_KEY=sk-ant-sim "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw2.log" &
+gw_pid=$!
+pids+=($gw_pid)
+for _ in $(seq 50); do curl -sf -o /dev/null "$GW/healthz" && break; sleep 0.1; done
+gpost "$key5" /v1/chat/completions "$chat"
+SHOW=$tmp/gw2.log check "after a restart the spent budget still refuses (429)" test "$code" = 429
 finish

@@ -24,6 +24,7 @@ static int do_version(int argc, char **argv);
 /* Sorted by name, as `tollctl help` lists them. */
 static const struct cmd ctl_nouns[] = {
 	{ "attach",	ctl_do_attach },
+	{ "audit",	ctl_do_audit },
 	{ "detach",	ctl_do_detach },
 	{ "events",	ctl_do_events },
 	{ "export",	ctl_do_export },

@@ -62,6 +62,7 @@ int ctl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *ctl_opt_problem(int opt, char **argv);
 
 /* Nouns. */
+int ctl_do_audit(int argc, char **argv);
 int ctl_do_key(int argc, char **argv);
 int ctl_do_policy(int argc, char **argv);
 int ctl_do_route(int argc, char **argv);

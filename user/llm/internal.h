@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "http/sse.h"
+#include "llm/budget.h"
 #include "llm/llm.h"
 #include "tollgate/limits.h"
 
@@ -66,6 +67,15 @@ struct llm_call {
 	uint32_t injection_score;
 	char guard_found[160];		/* type names, for a block answer */
 	uint32_t resp_guard_types;	/* found (and redacted) in the answer */
+	/* limits and budgets */
+	struct budget *budget;
+	struct budget_ticket ticket;
+	bool finished;			/* charged and audited */
+	bool cut;			/* the stream was ended for its budget */
+	const char *limit_hit;		/* budget_limit_name() of a refusal */
+	uint64_t pieces;		/* text deltas relayed (a stream's output so far) */
+	double cost;
+	bool has_cost;
 	const struct guard *rguard;	/* scans the answer; NULL: not */
 	struct guard_stream *gstream;
 	struct buf released;		/* redacted text the stream let go */

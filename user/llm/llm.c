@@ -5,6 +5,7 @@
  * response side is in llm_resp.c.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -16,6 +17,7 @@
 #include "core/json.h"
 #include "core/log.h"
 #include "guard/guard.h"
+#include "obs/audit.h"
 #include "llm/internal.h"
 
 /* ---- endpoints ------------------------------------------------------------------ */
@@ -182,6 +184,27 @@ static bool find_key(const struct http1_message *m, struct http1_span *key)
 		}
 	}
 	return false;
+}
+
+/* A source that keeps presenting bad keys ends up in the penalty box. */
+static void auth_failed(struct llm_call *c, const struct sockaddr *sa)
+{
+	struct policy_cidr a = { 0 };
+
+	if (!c->budget || !sa)
+		return;
+	if (sa->sa_family == AF_INET) {
+		a.family = 4;
+		a.len = 32;
+		memcpy(a.addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		a.family = 6;
+		a.len = 128;
+		memcpy(a.addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+	} else {
+		return;
+	}
+	budget_auth_failed(c->budget, &a, budget_now());
 }
 
 /* Looks the key up by its SHA-256. The search order depends only on the
@@ -445,6 +468,33 @@ static bool provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
 	}
 }
 
+/* Limits and budgets before the call, on the estimate: 429 with
+ * Retry-After naming the limit, or the tokens left as a header. */
+static int admit(struct llm_call *c, struct llm_out *out)
+{
+	struct budget_verdict v;
+	char msg[256];
+	int r = budget_admit(c->budget, c->tenant->name, c->key ? c->key->name : NULL, c->est_in,
+			     budget_now(), &c->ticket, &v);
+
+	if (r)
+		return 0;	/* not in the budget table (cannot happen): no limits */
+	if (!v.ok) {
+		c->limit_hit = budget_limit_name(v.limit);
+		snprintf(msg, sizeof(msg), "%s limit of %s %s reached; retry in %u s",
+			 c->limit_hit, v.scope == BUDGET_SCOPE_KEY ? "key" : "tenant",
+			 v.scope == BUDGET_SCOPE_KEY && c->key ? c->key->name : c->tenant->name,
+			 v.retry_after);
+		local_error(c, out, 429, etype(c, "rate_limit_exceeded", "rate_limit_error"), msg);
+		buf_printf(&out->headers, SIZE_MAX, "Retry-After: %u\r\n", v.retry_after);
+		return 1;
+	}
+	if (v.remaining != BUDGET_UNLIMITED)
+		buf_printf(&out->headers, SIZE_MAX, "x-tollgate-tokens-remaining: %llu\r\n",
+			   (unsigned long long)v.remaining);
+	return 0;
+}
+
 static void take_request(struct llm_call *c, const struct llm_in *in, struct llm_out *out)
 {
 	const struct policy *p = c->ctx->p;
@@ -526,6 +576,8 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 		local_error(c, out, 400, "invalid_request_error", msg);
 		return;
 	}
+	if (c->budget && c->tenant && admit(c, out))
+		return;
 	if (c->redacted.len && json_parse(doc, c->redacted.p, c->redacted.len, in->scratch)) {
 		/* Cannot happen: redaction keeps strings valid; refuse if it did. */
 		local_error(c, out, 500, etype(c, "api_error", "api_error"),
@@ -570,6 +622,7 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 		return NULL;
 	c->ctx = in->ctx;
 	c->ep = in->ep;
+	c->budget = in->budget;
 	c->scratch = in->scratch;
 	snprintf(c->rid, sizeof(c->rid), "%s", in->rid);
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
@@ -584,6 +637,7 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 		}
 		e = key_lookup(c->ctx, key);
 		if (!e) {
+			auth_failed(c, in->peer);
 			local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
 				    "Incorrect API key provided.");
 			c->auth_failed = true;
@@ -671,10 +725,90 @@ void llm_call_summary(const struct llm_call *c, struct buf *out)
 		   c->stream ? "true" : "false", c->usage.in, c->usage.out, c->est_in);
 }
 
+static const char *operation(enum llm_endpoint ep)
+{
+	switch (ep) {
+	case LLM_EP_CHAT: return "chat";
+	case LLM_EP_COMPLETIONS: return "text_completion";
+	case LLM_EP_EMBEDDINGS: return "embeddings";
+	case LLM_EP_MODELS: return "models";
+	case LLM_EP_RESPONSES: return "responses";
+	case LLM_EP_MESSAGES: return "messages";
+	default: return "unknown";
+	}
+}
+
+void llm_call_finish(struct llm_call *c, struct audit_log *al, int status,
+		     uint64_t latency_us, uint64_t ttft_us)
+{
+	struct audit_guard_verdict gv[2];
+	struct audit_record r = { 0 };
+	uint32_t ng = 0;
+
+	if (!c || c->finished)
+		return;
+	c->finished = true;
+	if (c->ticket.active) {
+		if (!c->usage.seen && c->pieces) {
+			/* A stream that broke or was cut before its usage came:
+			 * charge what was delivered. */
+			c->usage.in = c->est_in;
+			c->usage.out = c->pieces;
+			c->usage.seen = true;
+		}
+		if (c->usage.seen && c->pmodel) {
+			struct budget_usage u = { .in = c->usage.in, .out = c->usage.out,
+						  .cached_in = c->usage.cached };
+
+			c->cost = (double)budget_charge(c->budget, &c->ticket, &u, &c->pmodel->price,
+							 budget_now()) / 1e9;
+			c->has_cost = true;
+		} else {
+			budget_release(c->budget, &c->ticket, budget_now());
+		}
+	}
+	if (!al || c->ep == LLM_EP_MODELS)
+		return;
+	r.request_id = c->rid;
+	r.tenant = c->tenant ? c->tenant->name : NULL;
+	r.key_id = c->key ? c->key->name : NULL;
+	r.operation = operation(c->ep);
+	r.model_requested = c->model_req[0] ? c->model_req : NULL;
+	r.model_used = c->pmodel ? c->model : NULL;
+	r.provider = c->provider ? c->provider->name : NULL;
+	r.route = c->route[0] ? c->route : NULL;
+	r.stream = c->stream;
+	r.tokens_in = c->usage.in;
+	r.tokens_out = c->usage.out;
+	r.tokens_cached = c->usage.cached;
+	r.has_cost = c->has_cost;
+	r.cost = c->cost;
+	r.latency_us = latency_us;
+	r.has_ttft = ttft_us > 0;
+	r.ttft_us = ttft_us;
+	r.status = status;
+	r.error = c->auth_failed ? "authentication" : c->limit_hit ? c->limit_hit :
+		  c->cut ? "budget_exhausted_mid_stream" :
+		  c->guard_verdict == GUARD_BLOCK ? "blocked_by_guard" :
+		  status >= 400 ? "error" : NULL;
+	if (c->guard_types || c->guard_verdict) {
+		gv[ng].name = "request";
+		gv[ng++].verdict = guard_verdict_name((enum guard_verdict)c->guard_verdict);
+	}
+	if (c->resp_guard_types) {
+		gv[ng].name = "response";
+		gv[ng++].verdict = "redact";
+	}
+	r.guards = gv;
+	r.n_guards = ng;
+	audit_write(al, &r);
+}
+
 void llm_call_free(struct llm_call *c)
 {
 	if (!c)
 		return;
+	llm_call_finish(c, NULL, c->status, 0, 0);
 	free(c->rbuf.p);
 	free(c->redacted.p);
 	guard_stream_free(c->gstream);

@@ -21,6 +21,9 @@
 #include "http/http1.h"
 #include "policy/policy.h"
 
+struct budget;
+struct sockaddr;
+
 struct json_scratch;
 
 enum llm_endpoint {
@@ -59,6 +62,8 @@ struct llm_in {
 	size_t body_len;
 	const char *rid;			/* request id */
 	struct json_scratch *scratch;		/* the worker's */
+	struct budget *budget;			/* limits and budgets; NULL: none */
+	const struct sockaddr *peer;		/* the caller's address */
 };
 
 enum llm_act {
@@ -103,6 +108,17 @@ int llm_resp_body(struct llm_call *c, const char *p, size_t n, struct buf *out);
 int llm_resp_done(struct llm_call *c, struct buf *out);
 /* The provider failed before answering (the proxy answers the client). */
 void llm_resp_failed(struct llm_call *c, int status);
+/* llm_resp_body() returns this when the stream must end here (its budget
+ * ran out): `out` holds the final event saying why; send it, end the
+ * response, and drop the provider's connection. */
+#define LLM_RESP_END	1
+
+/* Charges the budget with the usage (or, for a stream cut short, with what
+ * was delivered) and writes the audit record. Once; llm_call_free() does
+ * it if it was not done. */
+struct audit_log;
+void llm_call_finish(struct llm_call *c, struct audit_log *al, int status,
+		     uint64_t latency_us, uint64_t ttft_us);
 
 /* What the access log adds for LLM calls: ",\"model\":...,..." (a JSON
  * fragment starting with a comma). */

@@ -179,6 +179,45 @@ enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message 
 	return c->mode;
 }
 
+/* Mid-stream enforcement: what was delivered so far (one token per text
+ * delta, the provider's usage when it is known) against the budget. */
+static bool stream_over_budget(struct llm_call *c)
+{
+	struct budget_usage so_far = {
+		.in = c->usage.seen ? c->usage.in : c->est_in,
+		.out = c->usage.out > c->pieces ? c->usage.out : c->pieces,
+	};
+	struct budget_verdict v;
+
+	if (!c->pmodel || !budget_stream_check(c->budget, &c->ticket, &so_far, &c->pmodel->price,
+					       budget_now(), &v))
+		return false;
+	c->limit_hit = budget_limit_name(v.limit);
+	return true;
+}
+
+/* Ends the stream cleanly: whatever the guard still holds, then a final
+ * event in the caller's format saying why, then the stream's end. */
+static int cut_stream(struct llm_call *c, struct buf *out)
+{
+	char msg[160];
+
+	if (c->gstream && guard_stream_finish(c->gstream) == 0)
+		emit_text_event(c, out, false);
+	c->cut = true;
+	snprintf(msg, sizeof(msg), "the %s budget ran out during this response; it ends here",
+		 c->limit_hit ? c->limit_hit : "token");
+	if (c->ep == LLM_EP_MESSAGES) {
+		buf_printf(out, SIZE_MAX, "event: error\ndata: {\"type\":\"error\",\"error\":"
+			   "{\"type\":\"rate_limit_error\",\"message\":\"%s\"}}\n\n", msg);
+	} else {
+		buf_printf(out, SIZE_MAX, "data: {\"error\":{\"message\":\"%s\",\"type\":"
+			   "\"budget_exceeded\",\"param\":null,\"code\":\"budget_exceeded\"}}\n\n"
+			   "data: [DONE]\n\n", msg);
+	}
+	return LLM_RESP_END;
+}
+
 /* One streamed block: usage taken, our injected usage chunk dropped. */
 static int stream_event(struct llm_call *c, const struct sse_event *ev, struct buf *out)
 {
@@ -206,6 +245,16 @@ static int stream_event(struct llm_call *c, const struct sse_event *ev, struct b
 	}
 	if (drop)
 		return 0;
+	if (c->doc.root.kind == JSON_K_OBJECT && c->doc.buf == ev->data.p) {
+		struct json_value t;
+
+		if (llm_event_text(&c->doc, &t) && t.len > 2) {
+			c->pieces++;
+			if (c->ticket.active && !(c->pieces % TG_LLM_STREAM_CHECK_EVERY) &&
+			    stream_over_budget(c))
+				return cut_stream(c, out);
+		}
+	}
 	if (c->gstream) {
 		struct json_value s;
 		int err;
@@ -241,7 +290,7 @@ int llm_resp_body(struct llm_call *c, const char *p, size_t n, struct buf *out)
 			break;
 		err = stream_event(c, &ev, out);
 		if (err)
-			return err;
+			return err;	/* LLM_RESP_END included */
 	}
 	return 0;
 }

@@ -116,6 +116,7 @@ struct policy_server {
 	const char *user;	/* drop privileges to this user; NULL: stay */
 	enum policy_log_level log_level;
 	uint64_t drain_ms;
+	const char *state_file;	/* budget state; NULL: not kept */
 	struct policy_conn_limits limits;
 	struct policy_timeouts timeouts;
 };

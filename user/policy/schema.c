@@ -141,6 +141,8 @@ static const struct pfield server_fields[] = {
 	     DOC("Least severe log level written.")),
 	F("drain", PT_DURATION, policy_server, drain_ms, .def = "30s",
 	  RANGE(0, 3600000), DOC("On SIGTERM, how long in-flight requests may finish before exit.")),
+	F("state_file", PT_PATH, policy_server, state_file,
+	  DOC("Where budget counters are kept across restarts (written every few seconds and at exit: temporary file, fsync, rename). Unset: budgets start from zero at every start.")),
 	OBJ("limits", policy_server, limits, conn_limits_schema, DOC("Connection limits.")),
 	OBJ("timeouts", policy_server, timeouts, timeouts_schema, DOC("Timeouts.")),
 	END,

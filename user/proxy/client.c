@@ -45,6 +45,7 @@ struct client {
 	struct pcfg_listener *l0;
 	char peer[FWD_ADDR_MAX];
 	size_t peer_len;
+	struct sockaddr_storage peer_ss;
 	uint8_t state;
 	bool closing;
 	bool close_after;		/* close once the response is out */
@@ -65,6 +66,7 @@ struct client {
 	struct uconn *up;
 	char rid[20];
 	struct timespec t0;
+	struct timespec t_first;	/* the first response byte out; 0: none */
 	int status;
 	uint64_t bytes_in, bytes_out;
 	uint64_t body_left;
@@ -127,8 +129,28 @@ static const char *reason(int status)
 
 /* ---- closing ------------------------------------------------------------------------- */
 
+static uint64_t us_since(const struct timespec *a, const struct timespec *b)
+{
+	return (uint64_t)(b->tv_sec - a->tv_sec) * 1000000u +
+	       (uint64_t)(b->tv_nsec - a->tv_nsec) / 1000;
+}
+
+/* Charges the budget and writes the audit record (once). */
+static void client_llm_settle(struct client *c)
+{
+	struct timespec now;
+
+	if (!c->llm)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	llm_call_finish(c->llm, c->w->px->audit, c->status ? c->status : 499,
+			us_since(&c->t0, &now),
+			c->t_first.tv_sec ? us_since(&c->t0, &c->t_first) : 0);
+}
+
 static void client_llm_end(struct client *c)
 {
+	client_llm_settle(c);
 	llm_call_free(c->llm);
 	c->llm = NULL;
 	c->llm_ep = LLM_EP_NONE;
@@ -282,6 +304,7 @@ static void client_finish(struct client *c)
 	struct worker *w = c->w;
 
 	count_status(c);
+	client_llm_settle(c);	/* the usage of a cut stream is known after this */
 	access_line(c);
 	if (c->up) {
 		uconn_release(c->up, c->body_done);
@@ -330,6 +353,7 @@ static void client_local_x(struct client *c, int status, const char *ctype,
 	}
 	c->resp_started = c->resp_done = true;
 	c->bytes_out += len;
+	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
 	if (client_out(c, h->p, h->len))
 		return;
 	client_finish(c);
@@ -656,7 +680,8 @@ static void client_llm_start(struct client *c)
 	struct llm_in in = {
 		.ctx = c->cfg->llm, .listener = c->l->pl, .msg = &c->hp.msg,
 		.ep = c->llm_ep, .body = c->body.p ? c->body.p : "", .body_len = c->body.len,
-		.rid = c->rid, .scratch = w->js,
+		.rid = c->rid, .scratch = w->js, .budget = w->px->budget,
+		.peer = (const struct sockaddr *)&c->peer_ss,
 	};
 	struct llm_out out;
 	struct pcfg_upstream *up;
@@ -809,6 +834,7 @@ static void client_parse_once(struct client *c)
 	c->resp_started = c->resp_done = c->chunked_out = c->retried = false;
 	c->body_sent_any = false;
 	c->head_method = false;
+	c->t_first.tv_sec = c->t_first.tv_nsec = 0;
 	c->bytes_in = c->bytes_out = 0;
 	c->status = 0;
 	ptimer_clear(&c->tn);
@@ -1120,6 +1146,7 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 		c->close_after = true;
 	c->keep_alive = c->keep_alive && !c->close_after;
 	c->llm_mode = llm_resp_head(c->llm, m, &extra);
+	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
 	h->len = 0;
 	err = buf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n%.*s%.*sx-tollgate-request-id: %s\r\n"
 			 "Cache-Control: no-store\r\n", m->status, (int)m->reason.len, m->reason.p,
@@ -1219,18 +1246,33 @@ static void client_resp_out(struct client *c, const char *p, size_t n);
 
 void client_resp_body(struct client *c, const char *p, size_t n)
 {
+	int r;
+
 	if (!n || c->closing)
 		return;
 	if (c->llm) {
 		struct buf *o = &c->w->obuf;
 
 		o->len = 0;
-		if (llm_resp_body(c->llm, p, n, o)) {
+		r = llm_resp_body(c->llm, p, n, o);
+		if (r < 0) {
 			client_close(c);
 			return;
 		}
 		if (o->len)
 			client_resp_out(c, o->p, o->len);
+		if (r == LLM_RESP_END && !c->closing) {
+			/* The stream's budget ran out: the final event is out;
+			 * end the response here and drop the provider. */
+			if (c->up) {
+				uconn_release(c->up, false);
+				c->up = NULL;
+			}
+			if (c->chunked_out && client_out(c, "0\r\n\r\n", 5))
+				return;
+			c->resp_done = true;
+			client_finish(c);
+		}
 		return;
 	}
 	client_resp_out(c, p, n);
@@ -1411,11 +1453,14 @@ int client_accept(struct worker *w, struct wlistener *wl, int fd)
 	c->w = w;
 	c->cfg0 = pcfg_ref(w->cfg);
 	c->l0 = wl->l;
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-	    (n = fwd_addr_text((struct sockaddr *)&ss, c->peer, sizeof(c->peer))) > 0)
+	n = getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 ?
+		fwd_addr_text((struct sockaddr *)&ss, c->peer, sizeof(c->peer)) : -1;
+	if (n > 0) {
+		c->peer_ss = ss;
 		c->peer_len = (size_t)n;
-	else
+	} else {
 		c->peer_len = (size_t)snprintf(c->peer, sizeof(c->peer), "0.0.0.0");
+	}
 	if (wl->l->tls) {
 		c->e.tls = tls_conn_new(wl->l->tls, NULL, NULL);
 		if (!c->e.tls)

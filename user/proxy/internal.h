@@ -244,7 +244,16 @@ struct proxy {
 	struct pstats *stats;		/* n_workers of them */
 	struct access_log *alog;
 	uint64_t started_ms;
+	/* governance (gov.c) */
+	struct budget *budget;
+	struct audit_log *audit;
+	struct kern_maps *kmaps;
+	uint64_t last_persist_ms;
 };
+
+int gov_open(struct proxy *px, char *err, size_t errlen);
+int gov_reload(struct proxy *px, struct policy *p, char *err, size_t errlen);
+void gov_close(struct proxy *px);
 
 uint64_t proxy_now_ms(void);
 

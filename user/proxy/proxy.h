@@ -44,6 +44,11 @@ int proxy_reload(struct proxy *px, struct proxy_cfg *cfg, char *err, size_t errl
 void proxy_stop(struct proxy *px, uint64_t drain_ms);
 void proxy_free(struct proxy *px);
 
+/* Housekeeping the main thread runs about once a second: budget windows
+ * that reset (unblocking tenants), the budget state file every few
+ * seconds. */
+void proxy_tick(struct proxy *px);
+
 /* Number of workers running. */
 unsigned proxy_workers(const struct proxy *px);
 /* The I/O backend name of the workers ("io_uring" or "epoll"). */

@@ -367,6 +367,8 @@ static int uconn_body(struct uconn *u, const char *p, size_t n)
 	case HTTP1_BODY_LENGTH:
 		k = n < u->left ? n : (size_t)u->left;
 		client_resp_body(u->c, p, k);
+		if (!u->c || u->closing)
+			return -1;	/* the client let go of it */
 		u->left -= k;
 		if (n > k)
 			u->broken = true;	/* bytes after the response */
@@ -389,7 +391,7 @@ static int uconn_body(struct uconn *u, const char *p, size_t n)
 			}
 			if (r == HTTP1_CHUNKED_DATA) {
 				client_resp_body(u->c, d.p, d.len);
-				if (!u->c)
+				if (!u->c || u->closing)
 					return -1;
 			} else if (r == HTTP1_CHUNKED_DONE) {
 				if (n)
@@ -401,7 +403,7 @@ static int uconn_body(struct uconn *u, const char *p, size_t n)
 		return 0;
 	case HTTP1_BODY_UNTIL_CLOSE:
 		client_resp_body(u->c, p, n);
-		return 0;
+		return !u->c || u->closing ? -1 : 0;
 	default:
 		if (n)
 			u->broken = true;

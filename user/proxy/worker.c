@@ -676,6 +676,9 @@ struct proxy *proxy_start(struct proxy_cfg *cfg, char *err, size_t errlen)
 			goto out_free;
 		}
 	}
+	ret = gov_open(px, err, errlen);
+	if (ret)
+		goto out_free;
 	/* Every worker binds every listener before any serves: a bind error
 	 * is reported here. Signals stay with the main thread's signalfd. */
 	sigfillset(&all);
@@ -765,6 +768,11 @@ int proxy_reload(struct proxy *px, struct proxy_cfg *cfg, char *err, size_t errl
 			return ret;
 		}
 	}
+	ret = gov_reload(px, cfg->policy, err, errlen);
+	if (ret) {
+		proxy_cfg_unref(cfg);
+		return ret;
+	}
 	if (al->enabled) {
 		if (!px->alog) {
 			px->alog = access_log_open(al->path);
@@ -810,6 +818,7 @@ void proxy_free(struct proxy *px)
 {
 	if (!px)
 		return;
+	gov_close(px);
 	access_log_close(px->alog);
 	proxy_cfg_unref(px->cfg);
 	pthread_mutex_destroy(&px->lock);
