@@ -280,6 +280,9 @@
 #define TG_LLM_RESP_MAX			(16u << 20)
 /* One streamed event (raw bytes, and its joined data) of a provider. */
 #define TG_LLM_SSE_EVENT_MAX		(256u << 10)
+/* LLM metric series (operation, tenant, model, provider) per worker; more
+ * are counted under "other". */
+#define TG_GENAI_SERIES_MAX		512
 /* A stream's budget is checked every this many text deltas. */
 #define TG_LLM_STREAM_CHECK_EVERY	8
 

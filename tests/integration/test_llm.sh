@@ -274,6 +274,30 @@ PY
 check "no API key appears in the logs" bash -c "! grep -q -e '$key' -e sk-sim-openai -e sk-ant-sim '$tmp/access.log' '$tmp/gw.log'"
 check "the gateway is still running" kill -0 "$gw_pid"
 
+# ---- metrics --------------------------------------------------------------------------------------
+
+curl -s "$GW/metrics" >"$tmp/metrics"
+mval() { awk -v k="$1" 'index($0, k) == 1 { v = $NF } END { print v + 0 }' "$tmp/metrics"; }
+check "gen_ai_client_token_usage counts the input tokens of gpt-sim calls" \
+	test "$(mval 'gen_ai_client_token_usage_count{gen_ai_operation_name="chat",tenant="acme",gen_ai_request_model="gpt-sim",gen_ai_system="sim-openai",gen_ai_token_type="input"}')" -gt 0
+check "gen_ai_client_operation_duration_seconds has buckets up to +Inf" \
+	grep -q '^gen_ai_client_operation_duration_seconds_bucket{.*le="+Inf"} [1-9]' "$tmp/metrics"
+check "gen_ai_server_time_to_first_token_seconds is exported" \
+	grep -q '^gen_ai_server_time_to_first_token_seconds_count{' "$tmp/metrics"
+check "the requests_per_minute refusal is counted by cause" \
+	test "$(mval 'tollgate_llm_refusals_total{cause="requests_per_minute"}')" -ge 1
+check "guard verdicts and findings are counted" \
+	bash -c "test \$(awk '/^tollgate_guard_verdicts_total\{verdict=\"block\"\}/ {print \$2}' '$tmp/metrics') -ge 1 &&
+		test \$(awk '/^tollgate_guard_findings_total\{type=\"email\"\}/ {print \$2}' '$tmp/metrics') -ge 1"
+check "route decisions are counted by route" \
+	test "$(mval 'tollgate_route_decisions_total{route="code"}')" -ge 1
+check "no key, prompt text or provider credential in /metrics" \
+	bash -c "! grep -q -e '$key' -e sk-sim -e 'merges two sorted' '$tmp/metrics'"
+if command -v promtool >/dev/null; then
+	SHOW=$tmp/promtool check "promtool accepts the exposition" \
+		bash -c "promtool check metrics <'$tmp/metrics' >'$tmp/promtool' 2>&1 || ! grep -qiE 'error|invalid' '$tmp/promtool'"
+fi
+
 # ---- the audit log, and a restart that keeps budgets --------------------------------------------
 
 kill -TERM "$gw_pid"

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "guard/guard.h"
 #include "obs/audit.h"
+#include "obs/genai.h"
 #include "llm/internal.h"
 
 /* ---- endpoints ------------------------------------------------------------------ */
@@ -738,7 +739,7 @@ static const char *operation(enum llm_endpoint ep)
 	}
 }
 
-void llm_call_finish(struct llm_call *c, struct audit_log *al, int status,
+void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm, int status,
 		     uint64_t latency_us, uint64_t ttft_us)
 {
 	struct audit_guard_verdict gv[2];
@@ -766,6 +767,25 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, int status,
 		} else {
 			budget_release(c->budget, &c->ticket, budget_now());
 		}
+	}
+	if (gm && c->ep != LLM_EP_MODELS) {
+		struct genai_call g = {
+			.operation = operation(c->ep),
+			.tenant = c->tenant ? c->tenant->name : NULL,
+			.model = c->pmodel ? c->model : NULL,
+			.provider = c->provider ? c->provider->name : NULL,
+			.status = status, .usage = c->usage.seen,
+			.tokens_in = c->usage.in, .tokens_out = c->usage.out,
+			.duration_us = latency_us, .ttft_us = ttft_us,
+			.refusal = c->auth_failed ? "auth" : c->limit_hit ? c->limit_hit :
+				   c->guard_verdict == GUARD_BLOCK ? "guard" : NULL,
+			.guard_types = c->guard_types,
+			.guard_verdict = c->guard_types || c->guard_verdict ?
+				guard_verdict_name((enum guard_verdict)c->guard_verdict) : NULL,
+			.route = c->route[0] ? c->route : NULL,
+		};
+
+		genai_record(gm, &g);
 	}
 	if (!al || c->ep == LLM_EP_MODELS)
 		return;
@@ -808,7 +828,7 @@ void llm_call_free(struct llm_call *c)
 {
 	if (!c)
 		return;
-	llm_call_finish(c, NULL, c->status, 0, 0);
+	llm_call_finish(c, NULL, NULL, c->status, 0, 0);
 	free(c->rbuf.p);
 	free(c->redacted.p);
 	guard_stream_free(c->gstream);

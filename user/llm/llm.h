@@ -114,10 +114,11 @@ void llm_resp_failed(struct llm_call *c, int status);
 #define LLM_RESP_END	1
 
 /* Charges the budget with the usage (or, for a stream cut short, with what
- * was delivered) and writes the audit record. Once; llm_call_free() does
+ * was delivered), writes the audit record and counts the call in `gm`. Once; llm_call_free() does
  * it if it was not done. */
 struct audit_log;
-void llm_call_finish(struct llm_call *c, struct audit_log *al, int status,
+struct genai;
+void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm, int status,
 		     uint64_t latency_us, uint64_t ttft_us);
 
 /* What the access log adds for LLM calls: ",\"model\":...,..." (a JSON

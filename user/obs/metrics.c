@@ -43,12 +43,12 @@ void metrics_family(FILE *out, const char *name, enum metrics_type type,
 	fprintf(out, "# HELP %s ", name);
 	metrics_escape(out, help, false);
 	fprintf(out, "\n# TYPE %s %s\n", name,
-		type == METRICS_COUNTER ? "counter" : "gauge");
+		type == METRICS_COUNTER ? "counter" :
+		type == METRICS_HISTOGRAM ? "histogram" : "gauge");
 }
 
-void metrics_sample(FILE *out, const char *name,
-		    const struct metrics_label *labels, size_t n_labels,
-		    uint64_t value)
+static void sample_name(FILE *out, const char *name,
+			const struct metrics_label *labels, size_t n_labels)
 {
 	size_t i;
 
@@ -62,7 +62,21 @@ void metrics_sample(FILE *out, const char *name,
 		}
 		putc('}', out);
 	}
+}
+
+void metrics_sample(FILE *out, const char *name,
+		    const struct metrics_label *labels, size_t n_labels,
+		    uint64_t value)
+{
+	sample_name(out, name, labels, n_labels);
 	fprintf(out, " %" PRIu64 "\n", value);
+}
+
+void metrics_sample_f(FILE *out, const char *name,
+		      const struct metrics_label *labels, size_t n_labels, double value)
+{
+	sample_name(out, name, labels, n_labels);
+	fprintf(out, " %.9g\n", value);
 }
 
 static const char *metrics_tenant(metrics_tenant_name_fn name, void *ctx,

@@ -30,6 +30,7 @@
 enum metrics_type {
 	METRICS_COUNTER = 0,
 	METRICS_GAUGE,
+	METRICS_HISTOGRAM,
 };
 
 struct metrics_label {
@@ -42,6 +43,10 @@ void metrics_family(FILE *out, const char *name, enum metrics_type type,
 void metrics_sample(FILE *out, const char *name,
 		    const struct metrics_label *labels, size_t n_labels,
 		    uint64_t value);
+
+/* A sample with a fractional value (seconds, currency). */
+void metrics_sample_f(FILE *out, const char *name,
+		      const struct metrics_label *labels, size_t n_labels, double value);
 
 /* The name of tenant `id` for the tenant label, written into `buf`. */
 typedef const char *(*metrics_tenant_name_fn)(void *ctx, uint32_t id,

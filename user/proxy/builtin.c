@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "llm/budget.h"
 #include "obs/access.h"
+#include "obs/genai.h"
 #include "obs/metrics.h"
 #include "proxy/internal.h"
 
@@ -125,6 +127,28 @@ int builtin_metrics(struct worker *w, struct buf *body)
 	counter(f, "tollgate_access_log_dropped_total",
 		"Access log chunks dropped because the writer fell behind.",
 		access_log_dropped(px->alog) + sum(px, PS_ACCESS_DROPPED));
+	{
+		struct genai *tables[TG_WORKERS_MAX];
+		unsigned k;
+
+		for (k = 0; k < px->n_workers && k < TG_WORKERS_MAX; k++)
+			tables[k] = px->workers[k].gm;
+		genai_write(f, tables, k);
+	}
+	if (px->budget) {
+		const struct policy *p = w->cfg->policy;
+
+		metrics_family(f, "tollgate_budget_tokens_remaining", METRICS_GAUGE,
+			       "Tokens a tenant may still use before its tightest token limit.");
+		for (i = 0; i < p->n_tenants; i++) {
+			struct metrics_label l = { "tenant", p->tenants[i].name };
+			uint64_t rem;
+
+			if (!budget_remaining(px->budget, p->tenants[i].name, NULL, budget_now(), &rem) &&
+			    rem != BUDGET_UNLIMITED)
+				metrics_sample(f, "tollgate_budget_tokens_remaining", &l, 1, rem);
+		}
+	}
 	if (fclose(f))
 		err = -errno;
 	if (!err && buf)

@@ -143,7 +143,7 @@ static void client_llm_settle(struct client *c)
 	if (!c->llm)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	llm_call_finish(c->llm, c->w->px->audit, c->status ? c->status : 499,
+	llm_call_finish(c->llm, c->w->px->audit, c->w->gm, c->status ? c->status : 499,
 			us_since(&c->t0, &now),
 			c->t_first.tv_sec ? us_since(&c->t0, &c->t_first) : 0);
 }

@@ -213,6 +213,7 @@ struct worker {
 	struct buf hbuf;		/* a message head being built */
 	struct buf obuf;		/* a handler's output for the client */
 	struct json_scratch *js;	/* the hot-path JSON scanner's memory */
+	struct genai *gm;		/* LLM call metrics, this worker's */
 	struct ptnode timers[PT_COUNT];	/* list heads */
 	uint64_t now_ms;
 	uint64_t req_seq;
@@ -229,6 +230,7 @@ struct worker {
 struct proxy {
 	struct worker *workers;
 	unsigned n_workers;
+	unsigned n_alloc;		/* workers allocated */
 	pthread_mutex_t lock;
 	pthread_cond_t started;		/* start-up handshake with the workers */
 	unsigned n_started;

@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "obs/access.h"
 #include "core/json.h"
+#include "obs/genai.h"
 #include "proxy/internal.h"
 #include "tollgate/limits.h"
 
@@ -582,6 +583,8 @@ static void worker_fini(struct worker *w)
 	buf_free(&w->obuf);
 	free(w->js);
 	w->js = NULL;
+	/* The table stays until proxy_free(): /metrics of another worker may
+	 * still read it while this one drains. */
 }
 
 static unsigned workers_wanted(const struct proxy_cfg *cfg)
@@ -607,7 +610,8 @@ static int worker_init(struct proxy *px, struct worker *w, unsigned id,
 	w->st = &px->stats[id];
 	timers_init(w);
 	w->js = malloc(sizeof(*w->js));
-	if (!w->js) {
+	w->gm = genai_new();
+	if (!w->js || !w->gm) {
 		snprintf(err, errlen, "worker %u: out of memory", id);
 		return -ENOMEM;
 	}
@@ -662,6 +666,7 @@ struct proxy *proxy_start(struct proxy_cfg *cfg, char *err, size_t errlen)
 	px->started_ms = proxy_now_ms();
 	n = workers_wanted(cfg);
 	px->workers = calloc(n, sizeof(*px->workers));
+	px->n_alloc = n;
 	px->stats = calloc(n, sizeof(*px->stats));
 	if (!px->workers || !px->stats) {
 		ret = -ENOMEM;
@@ -823,6 +828,8 @@ void proxy_free(struct proxy *px)
 	proxy_cfg_unref(px->cfg);
 	pthread_mutex_destroy(&px->lock);
 	pthread_cond_destroy(&px->started);
+	for (unsigned i = 0; px->workers && i < px->n_alloc; i++)
+		genai_free(px->workers[i].gm);
 	free(px->workers);
 	free(px->stats);
 	free(px);
