@@ -283,6 +283,10 @@
 /* LLM metric series (operation, tenant, model, provider) per worker; more
  * are counted under "other". */
 #define TG_GENAI_SERIES_MAX		512
+/* The router's remote embeddings: dimensions of a vector, bytes of an
+ * answer (the load-time one embeds every example at once). */
+#define TG_EMBED_DIM_MAX		8192
+#define TG_EMBED_RESP_MAX		(64u << 20)
 /* A stream's budget is checked every this many text deltas. */
 #define TG_LLM_STREAM_CHECK_EVERY	8
 

@@ -110,7 +110,9 @@ models:
 router:
   alias: auto
   default_model: echo-1
-  threshold: 0.3
+  threshold: 0.97
+  embeddings: {url: "$SIM_URL/v1/embeddings", model: text-embedding-3-small,
+               api_key: "\${env:SIM_OPENAI_KEY}", timeout: 300ms}
   routes:
     - {name: code, model: echo-code, domain: code}
     - {name: chat, model: echo-1, domain: chat}
@@ -190,6 +192,19 @@ gpost "$key2" /v1/chat/completions \
 check "model 'auto' is routed by the prompt: x-tollgate-route: code" grep -qi '^x-tollgate-route: code' "$tmp/hdr"
 check "the routed call answers from the route's model" grep -q '"model":"echo-code"' "$tmp/body"
 check "the route's confidence is a response header" grep -qiE '^x-tollgate-route-confidence: [01]\.[0-9]{3}' "$tmp/hdr"
+
+gpost "$key2" /v1/chat/completions '{"model":"auto","messages":[{"role":"user","content":"zxq blorf wibble"}]}'
+check "a low-confidence prompt is routed by the remote embeddings (not the default)" \
+	grep -qiE '^x-tollgate-route: (code|chat)' "$tmp/hdr"
+check "... after the gateway asked the embeddings endpoint" \
+	bash -c "curl -s '$SIM_URL/_sim/log' | tail -1 | grep -q '/v1/embeddings'"
+curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+	-d '{"provider":"openai","mode":"stall","count":1}' "$SIM_URL/_sim/faults"
+t0=$(date +%s%N)
+gpost "$key2" /v1/chat/completions '{"model":"auto","messages":[{"role":"user","content":"zxq blorf wibble"}]}'
+dt=$((($(date +%s%N) - t0) / 1000000))
+check "a stalled embeddings endpoint: the local decision (default) stands after its timeout (${dt} ms)" \
+	bash -c "test $code = 200 -a $dt -lt 2000 && grep -qi '^x-tollgate-route: default' '$tmp/hdr'"
 
 sim_count() { curl -s "$SIM_URL/_sim/log" | wc -l; }
 before=$(sim_count)

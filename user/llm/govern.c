@@ -33,6 +33,7 @@ int llm_govern_init(struct llm_ctx *ctx, char *err, size_t errlen)
 		ctx->router = route_model_new(&p->router, err, errlen);
 		if (!ctx->router)
 			return -errno;
+		return llm_embed_prepare(ctx, err, errlen);
 	}
 	return 0;
 }
@@ -47,6 +48,8 @@ void llm_govern_fini(struct llm_ctx *ctx)
 	ctx->guards = NULL;
 	route_model_free(ctx->router);
 	ctx->router = NULL;
+	free(ctx->centroids);
+	ctx->centroids = NULL;
 }
 
 static const struct guard *guard_named(const struct llm_ctx *ctx, const char *name)
@@ -185,11 +188,17 @@ int llm_route(struct llm_call *c, const struct json_doc *doc)
 	route_classify(ctx->router, text, n, res);
 	snprintf(c->route, sizeof(c->route), "%s", res->name);
 	c->route_confidence = res->confidence;
+	c->low_confidence = res->low_confidence;
 	snprintf(c->model, sizeof(c->model), "%s", res->model);
 	if (res->route >= 0)
 		c->route_guard = ctx->p->router.routes[res->route].guard;
-	free(text);
 	free(res);
+	if (c->low_confidence && ctx->centroids && n) {
+		c->route_text = text;	/* for the embeddings call */
+		c->route_text_len = n;
+	} else {
+		free(text);
+	}
 	return 1;
 }
 

@@ -27,6 +27,8 @@ struct llm_ctx {
 	struct guard **guards;		/* one per policy guard, same order */
 	uint32_t n_guards;
 	struct route_model *router;	/* NULL: no semantic routing */
+	float *centroids;		/* routes x embed_dim; NULL: no remote embeddings */
+	uint32_t embed_dim;
 	struct llm_keyent *keys;	/* sorted by hash */
 	uint32_t n_keys;
 	const struct policy_tenant *default_tenant;
@@ -61,6 +63,10 @@ struct llm_call {
 	/* governance */
 	char route[TG_NAME_MAX + 1];	/* "" when not routed */
 	float route_confidence;
+	bool low_confidence;		/* the local router was not sure */
+	bool route_by_embeddings;	/* the remote embeddings decided */
+	char *route_text;		/* what the router read (for embeddings) */
+	size_t route_text_len;
 	const char *route_guard;
 	uint32_t guard_types;		/* 1 << enum guard_type found in the prompt */
 	int guard_verdict;		/* enum guard_verdict */
@@ -111,6 +117,11 @@ int llm_guard_answer(struct llm_call *c, const struct guard *g, const struct jso
 		     struct buf *out);
 /* The text string a streamed event adds, if any. */
 bool llm_event_text(const struct json_doc *doc, struct json_value *s);
+int llm_embed_prepare(struct llm_ctx *ctx, char *err, size_t errlen);
+bool llm_embed_wanted(const struct llm_call *c);
+int llm_embed_request(struct llm_call *c, struct buf *req);
+/* The embeddings answer (NULL: failed or late: the local decision stands). */
+void llm_embed_choose(struct llm_call *c, const char *body, size_t len);
 void llm_echo(struct llm_call *c, const struct json_doc *doc, struct llm_out *out);
 
 #endif /* TOLLGATE_LLM_INTERNAL_H */

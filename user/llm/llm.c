@@ -496,13 +496,13 @@ static int admit(struct llm_call *c, struct llm_out *out)
 	return 0;
 }
 
+static void take_rest(struct llm_call *c, struct llm_out *out);
+
 static void take_request(struct llm_call *c, const struct llm_in *in, struct llm_out *out)
 {
-	const struct policy *p = c->ctx->p;
 	struct json_doc *doc = &c->doc;
 	struct json_value v;
 	char msg[256];
-	uint32_t i;
 	int err;
 
 	if (in->msg->method_id != llm_endpoint_method(c->ep)) {
@@ -534,13 +534,46 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 		local_error(c, out, 400, "invalid_request_error", "'stream' must be a boolean");
 		return;
 	}
+	c->est_in = llm_estimate_tokens(in->body, in->body_len);
 	snprintf(c->model_req, sizeof(c->model_req), "%s", c->model);
+	header_value(in->msg, "anthropic-version", c->anthropic_version,
+		     sizeof(c->anthropic_version));
 	err = llm_route(c, doc);
 	if (err < 0) {
 		local_error(c, out, 503, etype(c, "api_error", "api_error"), "out of memory");
 		return;
 	}
-	if (err > 0)
+	if (llm_embed_wanted(c)) {
+		/* Not sure: ask the embeddings endpoint, asynchronously. */
+		llm_embed_request(c, &out->req);
+		out->act = LLM_ACT_EMBED;
+		return;
+	}
+	take_rest(c, out);
+}
+
+uint64_t llm_embed_timeout_ms(const struct llm_ctx *ctx)
+{
+	return ctx->p->router.embeddings ? ctx->p->router.embeddings->timeout_ms : 0;
+}
+
+void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct llm_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	llm_embed_choose(c, body, len);
+	take_rest(c, out);
+}
+
+/* After routing: the model, the guard, the limits, then the provider. */
+static void take_rest(struct llm_call *c, struct llm_out *out)
+{
+	const struct policy *p = c->ctx->p;
+	struct json_doc *doc = &c->doc;
+	char msg[256];
+	uint32_t i;
+	int err;
+
+	if (c->route[0])
 		buf_printf(&out->headers, SIZE_MAX,
 			   "x-tollgate-route: %s\r\nx-tollgate-route-confidence: %.3f\r\n",
 			   c->route, (double)c->route_confidence);
@@ -558,7 +591,6 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 	}
 	c->provider = policy_provider_find(p, c->pmodel->provider);
 	c->upstream_model = c->pmodel->upstream ? c->pmodel->upstream : c->pmodel->name;
-	c->est_in = llm_estimate_tokens(in->body, in->body_len);
 	if (!c->provider || !provider_speaks(c->provider->type, c->ep)) {
 		snprintf(msg, sizeof(msg), "model '%.100s' (provider type %s) is not served on this "
 			 "endpoint by this build", c->model,
@@ -579,7 +611,7 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 	}
 	if (c->budget && c->tenant && admit(c, out))
 		return;
-	if (c->redacted.len && json_parse(doc, c->redacted.p, c->redacted.len, in->scratch)) {
+	if (c->redacted.len && json_parse(doc, c->redacted.p, c->redacted.len, c->scratch)) {
 		/* Cannot happen: redaction keeps strings valid; refuse if it did. */
 		local_error(c, out, 500, etype(c, "api_error", "api_error"),
 			    "redaction produced an invalid body");
@@ -591,12 +623,8 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 		llm_echo(c, doc, out);
 		return;
 	}
-	if (c->provider->type == POLICY_PROVIDER_ANTHROPIC) {
-		header_value(in->msg, "anthropic-version", c->anthropic_version,
-			     sizeof(c->anthropic_version));
-		if (!c->anthropic_version[0])
-			snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
-	}
+	if (!c->anthropic_version[0])
+		snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
 	err = forward(c, doc, out);
 	if (err == -ENOKEY) {
 		log_error("provider %s: api_key %s is not set", c->provider->name,
@@ -700,7 +728,9 @@ void llm_call_summary(const struct llm_call *c, struct buf *out)
 		llm_json_str(out, c->model_req, strlen(c->model_req));
 		buf_printf(out, SIZE_MAX, ",\"route\":");
 		llm_json_str(out, c->route, strlen(c->route));
-		buf_printf(out, SIZE_MAX, ",\"route_confidence\":%.3f", (double)c->route_confidence);
+		buf_printf(out, SIZE_MAX, ",\"route_confidence\":%.3f,\"route_by\":\"%s\"",
+			   (double)c->route_confidence,
+			   c->route_by_embeddings ? "embeddings" : c->low_confidence ? "default" : "local");
 	}
 	if (c->guard_types || c->guard_verdict) {
 		int t;
@@ -831,6 +861,7 @@ void llm_call_free(struct llm_call *c)
 	llm_call_finish(c, NULL, NULL, c->status, 0, 0);
 	free(c->rbuf.p);
 	free(c->redacted.p);
+	free(c->route_text);
 	guard_stream_free(c->gstream);
 	free(c->released.p);
 	free(c->tmpl.p);

@@ -69,6 +69,8 @@ struct llm_in {
 enum llm_act {
 	LLM_ACT_LOCAL = 0,	/* answer with status/ctype/body */
 	LLM_ACT_FORWARD,	/* send `req` to provider `provider` */
+	LLM_ACT_EMBED,		/* send `req` to the router's embeddings endpoint,
+				 * then llm_call_resume() with its answer */
 };
 
 struct llm_out {
@@ -87,6 +89,11 @@ struct llm_call;
  * `out` filled; free `out`'s buffers with llm_out_fini(). */
 struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out);
 void llm_out_fini(struct llm_out *out);
+/* After LLM_ACT_EMBED: the endpoint's answer body (NULL when it failed or
+ * timed out: the local decision stands); fills `out` as llm_call_new(). */
+void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct llm_out *out);
+/* How long the embeddings call may take, in ms. */
+uint64_t llm_embed_timeout_ms(const struct llm_ctx *ctx);
 
 /* An error body in the caller's API format (OpenAI or Anthropic). */
 void llm_error_body(enum llm_endpoint ep, int status, const char *type,

@@ -195,48 +195,62 @@ static int upstream_build(struct pcfg_upstream *u, const struct policy_upstream 
 	return 0;
 }
 
-/* A provider's endpoint as an upstream pool of one server: keep-alive,
- * passive health and TLS verification as for any upstream. */
-static int provider_upstream(struct proxy_cfg *cfg, uint32_t i, char *err, size_t errlen)
+/* An endpoint named by a URL (a provider, the router's embeddings) as an
+ * upstream pool of one server: keep-alive, passive health and TLS
+ * verification as for any upstream. The settings live in pu/hp (the
+ * cfg's). NULL when its name does not resolve now: calls to it fail (502)
+ * until a reload resolves it, rather than keeping the gateway from
+ * starting. */
+static struct pcfg_upstream *url_upstream(struct proxy_cfg *cfg, const char *name,
+					  const struct policy_url *url,
+					  const struct policy_tls_client *tls, uint32_t max_conns,
+					  struct policy_upstream *pu, struct policy_hostport *hp,
+					  const struct policy_loc *loc, char *err, size_t errlen,
+					  int *ret)
 {
-	const struct policy_provider *pv = &cfg->policy->providers[i];
-	struct policy_upstream *pu = &cfg->prov_pu[i];
-	struct policy_hostport *hp = &cfg->prov_hp[i];
 	struct pcfg_upstream *u = &cfg->upstreams[cfg->n_upstreams];
-	struct policy_url url;
-	int ret;
 
-	if (!llm_provider_url(pv, &url))
-		return 0;
-	hp->host = url.host;
-	hp->port = url.port;
-	hp->text = url.text;
-	pu->name = pv->name;
+	hp->host = url->host;
+	hp->port = url->port;
+	hp->text = url->text;
+	pu->name = name;
 	pu->servers = hp;
 	pu->n_servers = 1;
-	pu->tls = url.tls;
-	pu->tls_client = pv->tls;
-	pu->max_connections = pv->max_connections;
+	pu->tls = url->tls;
+	if (tls)
+		pu->tls_client = *tls;
+	else
+		pu->tls_client.verify = true;
+	pu->max_connections = max_conns;
 	pu->keepalive = 32;
 	pu->health.fail_threshold = 3;
 	pu->health.eject_ms = 30000;
-	pu->loc = pv->loc;
-	ret = upstream_build(u, pu, cfg->n_upstreams, err, errlen);
-	if (ret == -EHOSTUNREACH) {
-		/* A provider whose name does not resolve now must not keep the
-		 * gateway from starting: its calls fail (502) until a reload. */
-		log_warn("provider %s: %s; its calls fail until a reload resolves it",
-			 pv->name, err);
+	pu->loc = *loc;
+	*ret = upstream_build(u, pu, cfg->n_upstreams, err, errlen);
+	if (*ret == -EHOSTUNREACH) {
+		log_warn("%s: %s; its calls fail until a reload resolves it", name, err);
 		free(u->servers);
 		memset(u, 0, sizeof(*u));
 		err[0] = '\0';
-		return 0;
+		*ret = 0;
+		return NULL;
 	}
 	cfg->n_upstreams++;
-	if (ret)
-		return ret;
-	cfg->prov_up[i] = u;
-	return 0;
+	return *ret ? NULL : u;
+}
+
+static int provider_upstream(struct proxy_cfg *cfg, uint32_t i, char *err, size_t errlen)
+{
+	const struct policy_provider *pv = &cfg->policy->providers[i];
+	struct policy_url url;
+	int ret = 0;
+
+	if (!llm_provider_url(pv, &url))
+		return 0;
+	cfg->prov_up[i] = url_upstream(cfg, pv->name, &url, &pv->tls, pv->max_connections,
+				       &cfg->prov_pu[i], &cfg->prov_hp[i], &pv->loc, err, errlen,
+				       &ret);
+	return ret;
 }
 
 static void cfg_free(struct proxy_cfg *cfg)
@@ -274,6 +288,7 @@ struct proxy_cfg *proxy_cfg_new(struct policy *p, char *err, size_t errlen)
 		goto out_err;
 	atomic_init(&cfg->refs, 1);
 	cfg->policy = policy_ref(p);
+	/* The policy's upstreams, one per provider, one for the embeddings. */
 	cfg->upstreams = calloc(p->n_upstreams + p->n_providers + 1, sizeof(*cfg->upstreams));
 	cfg->listeners = calloc(p->n_listeners ? p->n_listeners : 1, sizeof(*cfg->listeners));
 	cfg->prov_up = calloc(p->n_providers + 1, sizeof(*cfg->prov_up));
@@ -293,6 +308,14 @@ struct proxy_cfg *proxy_cfg_new(struct policy *p, char *err, size_t errlen)
 	}
 	for (i = 0; i < p->n_providers; i++) {
 		ret = provider_upstream(cfg, i, err, errlen);
+		if (ret)
+			goto out_free;
+	}
+	if (p->router.embeddings) {
+		cfg->embed_up = url_upstream(cfg, "router-embeddings", &p->router.embeddings->url,
+					     NULL, 64, &cfg->prov_pu[p->n_providers],
+					     &cfg->prov_hp[p->n_providers], &p->router_loc, err,
+					     errlen, &ret);
 		if (ret)
 			goto out_free;
 	}

@@ -79,6 +79,9 @@ struct client {
 	enum llm_endpoint llm_ep;
 	struct llm_call *llm;
 	bool llm_pending;		/* body complete: hand it over from the loop */
+	bool embedding;			/* waiting for the router's embeddings */
+	struct buf ebody;		/* their answer */
+	int estatus;
 	enum llm_resp_mode llm_mode;
 	uint32_t llm_prov;
 	struct buf body;		/* the request body, collected */
@@ -159,6 +162,8 @@ static void client_llm_end(struct client *c)
 	buf_free(&c->fwd);
 	buf_free(&c->llm_hdrs);
 	buf_free(&c->rhead);
+	buf_free(&c->ebody);
+	c->embedding = false;
 }
 
 static void client_close(struct client *c)
@@ -674,6 +679,8 @@ static int client_start_upstream(struct client *c, bool fresh)
 }
 
 /* The whole body is in: the LLM handler answers, or names the provider. */
+static void client_llm_act(struct client *c, struct llm_out *o);
+
 static void client_llm_start(struct client *c)
 {
 	struct worker *w = c->w;
@@ -684,16 +691,58 @@ static void client_llm_start(struct client *c)
 		.peer = (const struct sockaddr *)&c->peer_ss,
 	};
 	struct llm_out out;
-	struct pcfg_upstream *up;
-	int status = 502;
 
 	c->llm = llm_call_new(&in, &out);
 	if (!c->llm) {
 		client_error(c, 503, "out of memory", true);
 		return;
 	}
-	c->llm_hdrs = out.headers;
-	out.headers = (struct buf){ 0 };
+	client_llm_act(c, &out);
+}
+
+/* The router's embeddings answered (body), failed or timed out (NULL). */
+static void client_embed_done(struct client *c, const char *body, size_t len)
+{
+	struct llm_out out;
+
+	log_debug("router embeddings: %s (%zu bytes, status %d)", body ? "answered" : "no answer",
+		  len, c->estatus);
+	c->embedding = false;
+	ptimer_clear(&c->tn);
+	if (c->up) {
+		uconn_release(c->up, body != NULL);
+		c->up = NULL;
+	}
+	llm_call_resume(c->llm, body, len, &out);
+	buf_free(&c->ebody);
+	client_llm_act(c, &out);
+}
+
+/* What the handler decided: answer, call the provider, or ask the router's
+ * embeddings endpoint first. Takes out's buffers. */
+static void client_llm_act(struct client *c, struct llm_out *o)
+{
+	struct llm_out out = *o;
+	struct worker *w = c->w;
+	struct pcfg_upstream *up;
+	int status = 502;
+
+	buf_append(&c->llm_hdrs, out.headers.p, out.headers.len, SIZE_MAX);
+	buf_free(&out.headers);
+	if (out.act == LLM_ACT_EMBED) {
+		c->embedding = true;
+		c->up = c->cfg->embed_up ?
+			uconn_get(w, c, c->cfg->embed_up, false, &status, false) : NULL;
+		if (!c->up || uconn_write(c->up, out.req.p, out.req.len)) {
+			llm_out_fini(&out);
+			client_embed_done(c, NULL, 0);
+			return;
+		}
+		llm_out_fini(&out);
+		uconn_request_sent(c->up);
+		ptimer_set(w, &c->tn, PT_EMBED);
+		return;
+	}
 	if (out.act == LLM_ACT_LOCAL) {
 		client_local_x(c, out.status, out.ctype, out.body.p ? out.body.p : "", out.body.len,
 			       false, c->llm_hdrs.len ? &c->llm_hdrs : NULL);
@@ -1180,6 +1229,10 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 	size_t i;
 	int err;
 
+	if (c->embedding) {
+		c->estatus = m->status;
+		return;
+	}
 	if (c->llm) {
 		client_llm_head(c, m);
 		return;
@@ -1250,6 +1303,11 @@ void client_resp_body(struct client *c, const char *p, size_t n)
 
 	if (!n || c->closing)
 		return;
+	if (c->embedding) {
+		if (buf_append(&c->ebody, p, n, TG_EMBED_RESP_MAX))
+			client_embed_done(c, NULL, 0);
+		return;
+	}
 	if (c->llm) {
 		struct buf *o = &c->w->obuf;
 
@@ -1304,6 +1362,11 @@ void client_resp_done(struct client *c)
 {
 	if (c->closing)
 		return;
+	if (c->embedding) {
+		client_embed_done(c, c->estatus == 200 ? (c->ebody.p ? c->ebody.p : "") : NULL,
+				  c->ebody.len);
+		return;
+	}
 	if (c->llm) {
 		struct buf *o = &c->w->obuf;
 
@@ -1338,6 +1401,10 @@ void client_up_failed(struct client *c, int status, enum pstat why, bool retryab
 	c->up = NULL;
 	if (c->closing)
 		return;
+	if (c->embedding) {
+		client_embed_done(c, NULL, 0);	/* the local decision stands */
+		return;
+	}
 	if (c->resp_started) {
 		/* Part of the answer is out: closing without the final chunk
 		 * (or short of Content-Length) is how the client learns. */
@@ -1391,6 +1458,9 @@ void client_timeout(struct worker *w, struct client *c, enum ptimer list)
 		}
 		c->body_done = true;
 		client_error(c, 408, "request head not received in time", true);
+		return;
+	case PT_EMBED:
+		client_embed_done(c, NULL, 0);	/* late: the local decision stands */
 		return;
 	case PT_BODY:
 		pstat_inc(w->st, PS_TIMEOUT_BODY);

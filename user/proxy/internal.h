@@ -71,6 +71,7 @@ struct proxy_cfg {
 	struct pcfg_upstream **prov_up;
 	struct policy_upstream *prov_pu;	/* their synthesized settings */
 	struct policy_hostport *prov_hp;
+	struct pcfg_upstream *embed_up;		/* the router's embeddings; NULL: none */
 	struct pcfg_listener *listeners;
 	uint32_t n_listeners;
 	struct pcfg_upstream *upstreams;
@@ -137,6 +138,7 @@ enum ptimer {
 	PT_POOL,
 	PT_LINGER,
 	PT_KICK,	/* zero delay: run after this batch of events */
+	PT_EMBED,	/* the router's embeddings call */
 	PT_COUNT,
 };
 

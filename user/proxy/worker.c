@@ -52,6 +52,8 @@ uint64_t ptimer_ms(const struct worker *w, const struct proxy_cfg *cfg,
 		return TG_PROXY_LINGER_MS;
 	case PT_KICK:
 		return 0;
+	case PT_EMBED:
+		return llm_embed_timeout_ms(cfg->llm);
 	default:
 		return 0;
 	}
@@ -105,7 +107,8 @@ static void timers_expire(struct worker *w)
 			ptimer_clear(n);
 			if (i == PT_KICK)
 				client_kick(w, client_of_kick(n));
-			else if (i == PT_HEADER || i == PT_BODY || i == PT_IDLE || i == PT_LINGER)
+			else if (i == PT_HEADER || i == PT_BODY || i == PT_IDLE || i == PT_LINGER ||
+				 i == PT_EMBED)
 				client_timeout(w, client_of_timer(n), (enum ptimer)i);
 			else
 				uconn_timeout(w, uconn_of_timer(n), (enum ptimer)i);
