@@ -11,7 +11,8 @@
 #   make bench-synflood  a SYN flood through a veth: tollgate's XDP limiter
 #                   against an nftables limit rule, in one run (root)
 #   make bench-route  semantic routing latency with 8, 32 and 150 routes
-#   make bench-guard  PII/secret scan MB/s against PCRE2-JIT, ns per stream chunk
+#   make bench-guard  PII/secret scan MB/s against PCRE2-JIT, ns per stream chunk,
+#                   then the routing latency of make bench-route
 #   make docs       regenerate docs/policy-reference.md from the schema
 #   make clean
 #
@@ -166,13 +167,15 @@ bench-bpf: all $(BUILD)/bench/bench_bpf
 bench-json: $(BUILD)/bench/bench_json
 	$(BUILD)/bench/bench_json
 
-# PII/secret scan throughput against PCRE2-JIT and stream cost per chunk
+# PII/secret scan throughput against PCRE2-JIT and stream cost per chunk,
+# then routing latency (issue 6's benchmark is both)
 # (figures in docs/benchmarks.md, "Guard"); PCRE2 is linked into this
 # bench only.
 .PHONY: bench-guard
 $(BUILD)/bench/bench_guard: LDLIBS += -lpcre2-8
-bench-guard: all $(BUILD)/bench/bench_guard
+bench-guard: all $(BUILD)/bench/bench_guard $(BUILD)/bench/bench_route
 	$(BUILD)/bench/bench_guard
+	$(BUILD)/bench/bench_route
 
 # tollgated vs nginx vs the upstream directly as a reverse proxy: req/s,
 # p50/p99, CPU per request, SSE, idle memory (figures in docs/benchmarks.md,
