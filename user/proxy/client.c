@@ -496,7 +496,7 @@ static long client_body(struct client *c, const char *p, size_t n)
 			}
 		}
 	}
-	if (!c->body_done && c->up && uconn_pending(c->up) > TG_PROXY_OUT_HIGH)
+	if (!c->body_done && c->up && uconn_pending(c->up) > proxy_out_high(c->w))
 		pend_pause(&c->e);
 	return (long)used;
 
@@ -1167,7 +1167,7 @@ void client_sent(struct client *c)
 		client_close(c);
 		return;
 	}
-	if (c->up && pend_pending(&c->e) < TG_PROXY_OUT_HIGH / 2)
+	if (c->up && pend_pending(&c->e) < proxy_out_high(c->w) / 2)
 		uconn_resume(c->up);
 	if (c->close_after && !c->cfg) {
 		client_close_when_sent(c);
@@ -1354,7 +1354,7 @@ static void client_resp_out(struct client *c, const char *p, size_t n)
 	} else if (client_out(c, p, n)) {
 		return;
 	}
-	if (c->up && pend_pending(&c->e) > TG_PROXY_OUT_HIGH)
+	if (c->up && pend_pending(&c->e) > proxy_out_high(c->w))
 		uconn_pause(c->up);
 }
 
@@ -1501,8 +1501,12 @@ int client_accept(struct worker *w, struct wlistener *wl, int fd)
 	struct client *c;
 	int n;
 
+	/* connections_per_worker 0: an even share of `connections`. */
+	uint32_t per_worker = lim->connections_per_worker ? lim->connections_per_worker :
+		(uint32_t)((lim->connections + px->n_workers - 1) / (px->n_workers ? px->n_workers : 1));
+
 	if ((uint64_t)atomic_load(&px->conns_total) >= lim->connections ||
-	    (lim->connections_per_worker && w->n_clients >= lim->connections_per_worker)) {
+	    w->n_clients >= per_worker) {
 		static const char busy[] =
 			"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
 			"Content-Length: 75\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"

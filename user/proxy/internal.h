@@ -261,6 +261,16 @@ void gov_close(struct proxy *px);
 
 uint64_t proxy_now_ms(void);
 
+/* Output queued towards one peer above which receiving from the other side
+ * pauses: half the policy's memory_per_connection, at most
+ * TG_PROXY_OUT_HIGH. */
+static inline size_t proxy_out_high(const struct worker *w)
+{
+	uint64_t m = w->cfg->policy->server.limits.memory_per_connection / 2;
+
+	return m && m < TG_PROXY_OUT_HIGH ? (size_t)m : TG_PROXY_OUT_HIGH;
+}
+
 /* worker.c */
 void ptimer_set(struct worker *w, struct ptnode *n, enum ptimer list);
 void ptimer_clear(struct ptnode *n);

@@ -550,7 +550,7 @@ void uconn_on_event(struct worker *w, struct uconn *u, const struct io_event *ev
 			uconn_fail(u, 502, PS_UP_RESET);
 			return;
 		}
-		if (u->c && pend_pending(&u->e) < TG_PROXY_OUT_HIGH / 2)
+		if (u->c && pend_pending(&u->e) < proxy_out_high(u->w) / 2)
 			client_up_drained(u->c);
 		return;
 	default:

@@ -23,8 +23,9 @@
 #include "tollgate/limits.h"
 
 /* A hard cap on bytes queued towards one peer; backpressure keeps it near
- * TG_PROXY_OUT_HIGH, so reaching this is a bug or a hostile peer. */
-#define PEND_OUT_MAX	(TG_PROXY_OUT_HIGH * 16)
+ * proxy_out_high(), so reaching this is a bug or a hostile peer. (Whole
+ * answers of our own, a buffered LLM answer, are bounded on their own.) */
+#define PEND_OUT_MAX	(TG_PROXY_OUT_HIGH * 16 + TG_LLM_RESP_MAX)
 
 /* ---- timers ------------------------------------------------------------------- */
 
