@@ -79,7 +79,7 @@ int gov_open(struct proxy *px, char *err, size_t errlen)
 	};
 	char why[256] = "";
 
-	px->kmaps = kern_maps_open(NULL, why, sizeof(why));
+	px->kmaps = kern_maps_open(p->kernel.pin_path, why, sizeof(why));
 	if (px->kmaps)
 		log_info("kernel datapath found at %s: over-budget tenants and the penalty box are "
 			 "enforced there", kern_maps_dir(px->kmaps));
