@@ -84,7 +84,7 @@ listeners:
 tenants:
   - name: acme
     keys:
-      - {name: ci, hash: "$hash", models: [gpt-sim, echo-1, claude-sim]}
+      - {name: ci, hash: "$hash", models: [gpt-sim, echo-1, claude-sim, gpt-fb]}
   - name: guarded
     guard: strict
     keys: [{name: g1, hash: "$hash2"}]
@@ -101,11 +101,14 @@ providers:
   - {name: sim-openai, type: openai_compatible, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_OPENAI_KEY}"}
   - {name: sim-anthropic, type: anthropic, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_ANT_KEY}"}
   - {name: echo, type: echo}
+  - {name: sim-flaky, type: openai_compatible, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_OPENAI_KEY}",
+     retries: 1, circuit: {fail_threshold: 2, eject: 1s}}
 models:
   - {name: gpt-sim, provider: sim-openai, upstream: gpt-4o-mini}
   - {name: echo-1, provider: echo}
   - {name: claude-sim, provider: sim-anthropic, upstream: claude-3-5-haiku}
   - {name: hidden, provider: echo}
+  - {name: gpt-fb, provider: sim-flaky, upstream: gpt-4o-mini, fallback: [echo-1]}
   - {name: echo-code, provider: echo}
 router:
   alias: auto
@@ -166,12 +169,12 @@ check "no key is 401" test "$code" = 401
 check "the 401 does not echo anything of the request" grep -q 'No API key provided' "$tmp/body"
 
 curl -s -o /dev/null -X POST -H 'content-type: application/json' \
-	-d '{"provider":"openai","mode":"stall","count":1}' "$SIM_URL/_sim/faults"
+	-d '{"provider":"openai","mode":"stall","count":2}' "$SIM_URL/_sim/faults"
 t0=$(date +%s%N)
 post /v1/chat/completions '{"model":"gpt-sim","messages":[{"role":"user","content":"hi"}]}'
 dt=$((($(date +%s%N) - t0) / 1000000))
-check "a stalled provider is 504 after upstream_first_byte (took ${dt} ms)" \
-	test "$code" = 504 -a "$dt" -lt 5000
+check "a stalled provider (and its one retry) is 504 after upstream_first_byte (took ${dt} ms)" \
+	test "$code" = 504 -a "$dt" -ge 1900 -a "$dt" -lt 6000
 check "the 504 is an OpenAI error object" grep -q '"type":"api_error"' "$tmp/body"
 post /v1/chat/completions '{"model":"gpt-sim","messages":[{"role":"user","content":"after the stall"}]}'
 check "the gateway serves the next call after a stall" test "$code" = 200
@@ -180,6 +183,38 @@ post /v1/messages '{"model":"claude-sim","max_tokens":8,"messages":[{"role":"use
 	-H 'anthropic-version: 2023-06-01'
 check "a non-boolean stream is 400 in Anthropic format" \
 	grep -q '"type":"error","error":{"type":"invalid_request_error"' "$tmp/body"
+
+# ---- retries, fallback, circuit breaker ---------------------------------------------------------
+
+fault() { curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+	-d "{\"provider\":\"openai\",\"mode\":\"$1\",\"count\":$2}" "$SIM_URL/_sim/faults"; }
+fb='{"model":"gpt-fb","messages":[{"role":"user","content":"fallback please"}]}'
+curl -s -o /dev/null -X DELETE "$SIM_URL/_sim/faults"
+fault 500 1
+post /v1/chat/completions "$fb"
+check "a 500 is retried on the same provider (retries: 1) and answered by it" \
+	bash -c "test $code = 200 && grep -q '\"model\":\"gpt-4o-mini\"' '$tmp/body'"
+fault 429 1
+code=$(curl -s -D "$tmp/hdr" -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary "$fb" "$GW/v1/chat/completions")
+check "a 429 falls back at once to the next model (echo)" \
+	bash -c "test $code = 200 && grep -qi '^x-tollgate-provider: echo' '$tmp/hdr'"
+fault 500 2
+post /v1/chat/completions "$fb"
+before=$(sim_count 2>/dev/null || curl -s "$SIM_URL/_sim/log" | wc -l)
+code=$(curl -s -D "$tmp/hdr" -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary "$fb" "$GW/v1/chat/completions")
+after=$(curl -s "$SIM_URL/_sim/log" | wc -l)
+check "after fail_threshold failures the circuit opens: calls go to the fallback, the provider is not asked" \
+	bash -c "test $code = 200 && grep -qi '^x-tollgate-provider: echo' '$tmp/hdr' && test $after = $before"
+sleep 1.2
+code=$(curl -s -D "$tmp/hdr" -o "$tmp/body" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	--data-binary "$fb" "$GW/v1/chat/completions")
+check "after eject the circuit closes: the provider answers again" \
+	bash -c "test $code = 200 && grep -qi '^x-tollgate-provider: sim-flaky' '$tmp/hdr'"
+curl -s -o "$tmp/m0" "$GW/metrics"
+check "fallbacks are counted in tollgate_llm_fallbacks_total" \
+	grep -q '^tollgate_llm_fallbacks_total [1-9]' "$tmp/m0"
 
 # ---- governance: routing, guard on requests and on streamed answers ----------------------
 

@@ -16,7 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-build}
 TOLLCTL=${TOLLCTL:-$BUILD/tollctl}
-DATA=${CLINC150_DIR:-../shared/datasets/clinc150}/data_full.json
+DATA=${CLINC150_DIR:-tests/data/clinc150}/data_full.json
 
 if [ ! -x "$TOLLCTL" ] || [ ! -r "$DATA" ]; then
 	echo "FAIL need $TOLLCTL and $DATA"

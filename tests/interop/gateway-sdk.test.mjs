@@ -121,7 +121,7 @@ test('openai: models lists only what the key may use', async () => {
 	const ids = [];
 	for await (const m of openai.models.list())
 		ids.push(m.id);
-	assert.deepEqual(ids.sort(), ['claude-sim', 'echo-1', 'gpt-sim']);
+	assert.deepEqual(ids.sort(), ['claude-sim', 'echo-1', 'gpt-fb', 'gpt-sim']);
 });
 
 test('openai: embeddings through the gateway', async () => {
@@ -152,7 +152,8 @@ test('openai: errors — bad key 401, unknown model 404, provider 429 and 500', 
 	await assert.rejects(openai.chat.completions.create({ model: 'gpt-sim', messages: user('x') }),
 		(e) => e instanceof OpenAI.RateLimitError && e.headers.get('retry-after') !== null);
 	await fetch(`${SIM}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ provider: 'openai', mode: '500', count: 1 }) });
+		body: JSON.stringify({ provider: 'openai', mode: '500', count: 2 }) });
+	// The provider's one retry fails too, and gpt-sim has no fallback.
 	await assert.rejects(openai.chat.completions.create({ model: 'gpt-sim', messages: user('x') }),
 		(e) => e instanceof OpenAI.InternalServerError);
 });

@@ -73,6 +73,13 @@ struct llm_call {
 	uint32_t injection_score;
 	char guard_found[160];		/* type names, for a block answer */
 	uint32_t resp_guard_types;	/* found (and redacted) in the answer */
+	/* fallback */
+	bool (*provider_down)(void *arg, uint32_t provider);
+	void *down_arg;
+	const struct policy_model *first;	/* the model chosen first */
+	uint32_t fb_next;			/* next index in first->fallback */
+	uint32_t retries_left;
+	uint32_t fallbacks;			/* attempts after the first */
 	/* limits and budgets */
 	struct budget *budget;
 	struct budget_ticket ticket;

@@ -469,6 +469,70 @@ static bool provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
 	}
 }
 
+/* Moves the call to its next candidate: the same model (retry) or the next
+ * usable fallback. Returns false, changing nothing, when none is left. */
+static bool next_candidate(struct llm_call *c, bool retry)
+{
+	const struct policy *p = c->ctx->p;
+	const struct policy_model *m;
+	const struct policy_provider *pv;
+	uint32_t i;
+
+	if (retry && c->retries_left) {
+		c->retries_left--;
+		return true;
+	}
+	for (i = c->fb_next; c->first && i < c->first->n_fallback; i++) {
+		m = policy_model_find(p, c->first->fallback[i]);
+		pv = m ? policy_provider_find(p, m->provider) : NULL;
+		if (!m || !pv || !llm_model_allowed(c, m->name) || !provider_speaks(pv->type, c->ep))
+			continue;
+		if (c->provider_down && c->provider_down(c->down_arg, (uint32_t)(pv - p->providers)))
+			continue;
+		c->fb_next = i + 1;
+		c->pmodel = m;
+		c->provider = pv;
+		c->upstream_model = m->upstream ? m->upstream : m->name;
+		snprintf(c->model, sizeof(c->model), "%s", m->name);
+		c->retries_left = pv->retries;
+		return true;
+	}
+	return false;
+}
+
+bool llm_call_next(struct llm_call *c, int status, struct llm_out *out)
+{
+	const struct policy *p = c->ctx->p;
+	bool retry = status != 429;
+	int err;
+
+	if (!out) {
+		/* A dry run on a copy: nothing of c changes. */
+		struct llm_call tmp = *c;
+
+		return next_candidate(&tmp, retry);
+	}
+	memset(out, 0, sizeof(*out));
+	if (!next_candidate(c, retry))
+		return false;
+	c->fallbacks++;
+	c->usage = (struct llm_usage){ 0 };
+	c->usage_injected = false;
+	out->provider = (uint32_t)(c->provider - p->providers);
+	if (c->provider->type == POLICY_PROVIDER_ECHO) {
+		llm_echo(c, &c->doc, out);
+		return true;
+	}
+	err = forward(c, &c->doc, out);
+	if (err) {
+		local_error(c, out, 502, etype(c, "api_error", "api_error"),
+			    "the fallback request could not be written");
+		return true;
+	}
+	out->act = LLM_ACT_FORWARD;
+	return true;
+}
+
 /* Limits and budgets before the call, on the estimate: 429 with
  * Retry-After naming the limit, or the tokens left as a header. */
 static int admit(struct llm_call *c, struct llm_out *out)
@@ -598,6 +662,14 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 		local_error(c, out, 501, etype(c, "invalid_request_error", "api_error"), msg);
 		return;
 	}
+	c->first = c->pmodel;
+	c->retries_left = c->provider->retries;
+	if (c->provider_down &&
+	    c->provider_down(c->down_arg, (uint32_t)(c->provider - p->providers)) &&
+	    next_candidate(c, false)) {
+		/* Its circuit is open: straight to the first usable fallback. */
+		c->fallbacks++;
+	}
 	err = llm_guard(c, doc, &c->redacted);
 	if (err < 0) {
 		local_error(c, out, 503, etype(c, "api_error", "api_error"),
@@ -618,7 +690,6 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 		return;
 	}
 	out->provider = (uint32_t)(c->provider - p->providers);
-	buf_printf(&out->headers, SIZE_MAX, "x-tollgate-provider: %s\r\n", c->provider->name);
 	if (c->provider->type == POLICY_PROVIDER_ECHO) {
 		llm_echo(c, doc, out);
 		return;
@@ -652,6 +723,8 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 	c->ctx = in->ctx;
 	c->ep = in->ep;
 	c->budget = in->budget;
+	c->provider_down = in->provider_down;
+	c->down_arg = in->down_arg;
 	c->scratch = in->scratch;
 	snprintf(c->rid, sizeof(c->rid), "%s", in->rid);
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
@@ -705,6 +778,11 @@ uint64_t llm_estimate_tokens(const char *p, size_t n)
 			other++;	/* a lead byte: one character */
 	}
 	return (ascii + 3) / 4 + other;
+}
+
+const char *llm_call_provider(const struct llm_call *c)
+{
+	return c && c->provider ? c->provider->name : NULL;
 }
 
 void llm_call_summary(const struct llm_call *c, struct buf *out)

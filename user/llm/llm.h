@@ -63,6 +63,9 @@ struct llm_in {
 	const char *rid;			/* request id */
 	struct json_scratch *scratch;		/* the worker's */
 	struct budget *budget;			/* limits and budgets; NULL: none */
+	/* Whether a provider's circuit is open (skip it); NULL: never. */
+	bool (*provider_down)(void *arg, uint32_t provider);
+	void *down_arg;
 	const struct sockaddr *peer;		/* the caller's address */
 };
 
@@ -92,6 +95,15 @@ void llm_out_fini(struct llm_out *out);
 /* After LLM_ACT_EMBED: the endpoint's answer body (NULL when it failed or
  * timed out: the local decision stands); fills `out` as llm_call_new(). */
 void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct llm_out *out);
+/* The provider failed (an answer with `status`, or no answer: status 502
+ * or 504). With `out` NULL: whether another attempt is left. Otherwise
+ * the next attempt — the same model again while its provider has retries
+ * (not after a 429), then the model's fallbacks in order, skipping those
+ * the caller may not use, that cannot serve the endpoint, or whose
+ * provider's circuit is open — into `out` (FORWARD, or LOCAL for echo);
+ * false when none is left. */
+bool llm_call_next(struct llm_call *c, int status, struct llm_out *out);
+
 /* How long the embeddings call may take, in ms. */
 uint64_t llm_embed_timeout_ms(const struct llm_ctx *ctx);
 
@@ -127,6 +139,9 @@ struct audit_log;
 struct genai;
 void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm, int status,
 		     uint64_t latency_us, uint64_t ttft_us);
+
+/* The provider the call went to last (x-tollgate-provider), or NULL. */
+const char *llm_call_provider(const struct llm_call *c);
 
 /* What the access log adds for LLM calls: ",\"model\":...,..." (a JSON
  * fragment starting with a comma). */

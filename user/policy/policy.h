@@ -286,6 +286,7 @@ struct policy_provider {
 	uint64_t timeout_ms;
 	uint32_t max_connections;
 	uint32_t retries;
+	struct policy_health circuit;
 	struct policy_loc loc;
 };
 

@@ -541,7 +541,9 @@ static const struct pfield provider_fields[] = {
 	F("max_connections", PT_U32, policy_provider, max_connections, .def = "64",
 	  RANGE(1, 65536), DOC("Connections to the provider, at most.")),
 	F("retries", PT_U32, policy_provider, retries, .def = "1", RANGE(0, 10),
-	  DOC("Retries of a failed call (connect errors, 429, 5xx) before falling back.")),
+	  DOC("Retries of a failed call (connect errors, timeouts, 5xx; a 429 falls back at once) before falling back.")),
+	OBJ("circuit", policy_provider, circuit, health_schema,
+	    DOC("Circuit breaker: after `fail_threshold` consecutive failures (connect errors, timeouts, 429, 5xx) the provider is skipped for `eject` (a 429's Retry-After, if longer), its models going straight to their fallbacks.")),
 	END,
 };
 

@@ -101,6 +101,9 @@ int builtin_metrics(struct worker *w, struct buf *body)
 		sum(px, PS_UP_RETRIED));
 	counter(f, "tollgate_upstream_ejections_total",
 		"Upstream servers ejected by passive health checks.", sum(px, PS_UP_EJECTED));
+	counter(f, "tollgate_llm_fallbacks_total",
+		"LLM calls sent again (retry or fallback model) after their provider failed.",
+		sum(px, PS_LLM_FALLBACKS));
 	counter(f, "tollgate_tls_handshakes_total", "TLS handshakes completed.",
 		sum(px, PS_TLS_HANDSHAKES));
 	metrics_family(f, "tollgate_tls_ktls", METRICS_GAUGE,

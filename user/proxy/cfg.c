@@ -204,6 +204,7 @@ static int upstream_build(struct pcfg_upstream *u, const struct policy_upstream 
 static struct pcfg_upstream *url_upstream(struct proxy_cfg *cfg, const char *name,
 					  const struct policy_url *url,
 					  const struct policy_tls_client *tls, uint32_t max_conns,
+					  const struct policy_health *health,
 					  struct policy_upstream *pu, struct policy_hostport *hp,
 					  const struct policy_loc *loc, char *err, size_t errlen,
 					  int *ret)
@@ -223,8 +224,12 @@ static struct pcfg_upstream *url_upstream(struct proxy_cfg *cfg, const char *nam
 		pu->tls_client.verify = true;
 	pu->max_connections = max_conns;
 	pu->keepalive = 32;
-	pu->health.fail_threshold = 3;
-	pu->health.eject_ms = 30000;
+	if (health) {
+		pu->health = *health;
+	} else {
+		pu->health.fail_threshold = 3;
+		pu->health.eject_ms = 30000;
+	}
 	pu->loc = *loc;
 	*ret = upstream_build(u, pu, cfg->n_upstreams, err, errlen);
 	if (*ret == -EHOSTUNREACH) {
@@ -248,8 +253,10 @@ static int provider_upstream(struct proxy_cfg *cfg, uint32_t i, char *err, size_
 	if (!llm_provider_url(pv, &url))
 		return 0;
 	cfg->prov_up[i] = url_upstream(cfg, pv->name, &url, &pv->tls, pv->max_connections,
-				       &cfg->prov_pu[i], &cfg->prov_hp[i], &pv->loc, err, errlen,
+				       &pv->circuit, &cfg->prov_pu[i], &cfg->prov_hp[i], &pv->loc, err, errlen,
 				       &ret);
+	if (cfg->prov_up[i])
+		cfg->prov_up[i]->shared_circuit = true;
 	return ret;
 }
 
@@ -313,7 +320,7 @@ struct proxy_cfg *proxy_cfg_new(struct policy *p, char *err, size_t errlen)
 	}
 	if (p->router.embeddings) {
 		cfg->embed_up = url_upstream(cfg, "router-embeddings", &p->router.embeddings->url,
-					     NULL, 64, &cfg->prov_pu[p->n_providers],
+					     NULL, 64, NULL, &cfg->prov_pu[p->n_providers],
 					     &cfg->prov_hp[p->n_providers], &p->router_loc, err,
 					     errlen, &ret);
 		if (ret)

@@ -80,6 +80,8 @@ struct client {
 	struct llm_call *llm;
 	bool llm_pending;		/* body complete: hand it over from the loop */
 	bool embedding;			/* waiting for the router's embeddings */
+	bool llm_discard;		/* a failed provider answer, dropped for a retry */
+	int discard_status;
 	struct buf ebody;		/* their answer */
 	int estatus;
 	enum llm_resp_mode llm_mode;
@@ -98,6 +100,14 @@ struct client *client_of_timer(struct ptnode *n)
 struct client *client_of_kick(struct ptnode *n)
 {
 	return (struct client *)((char *)n - offsetof(struct client, kick));
+}
+
+static uint64_t us_since(const struct timespec *a, const struct timespec *b)
+{
+	int64_t ns = (int64_t)(b->tv_sec - a->tv_sec) * 1000000000 + (b->tv_nsec - a->tv_nsec);
+
+	/* Signed: tv_nsec of b may be below a's. */
+	return ns > 0 ? (uint64_t)ns / 1000 : 0;
 }
 
 static const struct policy_server *srv(const struct client *c)
@@ -132,11 +142,6 @@ static const char *reason(int status)
 
 /* ---- closing ------------------------------------------------------------------------- */
 
-static uint64_t us_since(const struct timespec *a, const struct timespec *b)
-{
-	return (uint64_t)(b->tv_sec - a->tv_sec) * 1000000u +
-	       (uint64_t)(b->tv_nsec - a->tv_nsec) / 1000;
-}
 
 /* Charges the budget and writes the audit record (once). */
 static void client_llm_settle(struct client *c)
@@ -246,8 +251,7 @@ static void access_line(struct client *c)
 	int n;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	us = (uint64_t)(t1.tv_sec - c->t0.tv_sec) * 1000000u +
-	     (uint64_t)(t1.tv_nsec - c->t0.tv_nsec) / 1000;
+	us = us_since(&c->t0, &t1);
 	/* Method and target are tokens and visible ASCII (the parser saw to
 	 * it); only '"' and '\\' need escaping. The query is left out: it may
 	 * carry credentials. */
@@ -348,9 +352,12 @@ static void client_local_x(struct client *c, int status, const char *ctype,
 	h->len = 0;
 	if (buf_printf(h, SIZE_MAX,
 			"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-			"Cache-Control: no-store\r\nx-tollgate-request-id: %s\r\n%s%.*s\r\n",
+			"Cache-Control: no-store\r\nx-tollgate-request-id: %s\r\n%s%s%s%s%.*s\r\n",
 			status, reason(status), ctype, len, c->rid,
 			c->close_after ? "Connection: close\r\n" : "",
+			llm_call_provider(c->llm) ? "x-tollgate-provider: " : "",
+			llm_call_provider(c->llm) ? llm_call_provider(c->llm) : "",
+			llm_call_provider(c->llm) ? "\r\n" : "",
 			extra ? (int)extra->len : 0, extra && extra->p ? extra->p : "") ||
 	    buf_append(h, body, c->head_method ? 0 : len, SIZE_MAX)) {
 		client_close(c);
@@ -681,6 +688,29 @@ static int client_start_upstream(struct client *c, bool fresh)
 /* The whole body is in: the LLM handler answers, or names the provider. */
 static void client_llm_act(struct client *c, struct llm_out *o);
 
+/* The circuit breaker: every server of the provider's pool ejected. */
+static bool provider_down(void *arg, uint32_t provider)
+{
+	struct client *c = arg;
+	struct pcfg_upstream *up = c->cfg->prov_up[provider];
+
+	return up && uconn_circuit_open(c->w, up);
+}
+
+/* The provider failed before anything reached the client: the next
+ * attempt, if the call has one. Returns false when it has none. */
+static bool client_llm_next(struct client *c, int status)
+{
+	struct llm_out out;
+
+	if (!c->llm || c->resp_started || !llm_call_next(c->llm, status, &out))
+		return false;
+	pstat_inc(c->w->st, PS_LLM_FALLBACKS);
+	buf_free(&c->fwd);
+	client_llm_act(c, &out);
+	return true;
+}
+
 static void client_llm_start(struct client *c)
 {
 	struct worker *w = c->w;
@@ -689,6 +719,7 @@ static void client_llm_start(struct client *c)
 		.ep = c->llm_ep, .body = c->body.p ? c->body.p : "", .body_len = c->body.len,
 		.rid = c->rid, .scratch = w->js, .budget = w->px->budget,
 		.peer = (const struct sockaddr *)&c->peer_ss,
+		.provider_down = provider_down, .down_arg = c,
 	};
 	struct llm_out out;
 
@@ -1183,11 +1214,38 @@ void client_sent(struct client *c)
 
 /* An LLM response head: the fields the handler lets through, then ours;
  * framing now when streaming, at the end (Content-Length) when buffered. */
+static uint64_t retry_after_ms(const struct http1_message *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->n_headers; i++)
+		if (http1_span_eq_nocase(m->headers[i].name, "retry-after", 11)) {
+			char v[16];
+
+			snprintf(v, sizeof(v), "%.*s", (int)m->headers[i].value.len,
+				 m->headers[i].value.p);
+			return strtoull(v, NULL, 10) * 1000;	/* delta-seconds */
+		}
+	return 0;
+}
+
 static void client_llm_head(struct client *c, const struct http1_message *m)
 {
 	struct buf *h = &c->rhead;
 	struct buf extra = { 0 };
 	int err;
+
+	if (m->status == 429 || m->status >= 500) {
+		/* Counted against the provider's circuit, and retried or sent to
+		 * a fallback when the call has one: this answer is dropped. */
+		if (c->up)
+			uconn_answer_failed(c->up, m->status == 429 ? retry_after_ms(m) : 0);
+		if (llm_call_next(c->llm, m->status, NULL)) {
+			c->llm_discard = true;
+			c->discard_status = m->status;
+			return;
+		}
+	}
 
 	c->status = m->status;
 	c->resp_started = true;
@@ -1198,9 +1256,10 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
 	h->len = 0;
 	err = buf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n%.*s%.*sx-tollgate-request-id: %s\r\n"
-			 "Cache-Control: no-store\r\n", m->status, (int)m->reason.len, m->reason.p,
-			 (int)extra.len, extra.p ? extra.p : "",
-			 (int)c->llm_hdrs.len, c->llm_hdrs.p ? c->llm_hdrs.p : "", c->rid);
+			 "x-tollgate-provider: %s\r\nCache-Control: no-store\r\n", m->status,
+			 (int)m->reason.len, m->reason.p, (int)extra.len, extra.p ? extra.p : "",
+			 (int)c->llm_hdrs.len, c->llm_hdrs.p ? c->llm_hdrs.p : "", c->rid,
+			 llm_call_provider(c->llm));
 	buf_free(&extra);
 	if (!err && c->llm_mode == LLM_RESP_STREAM) {
 		if (c->hp.msg.version_minor >= 1) {
@@ -1308,6 +1367,8 @@ void client_resp_body(struct client *c, const char *p, size_t n)
 			client_embed_done(c, NULL, 0);
 		return;
 	}
+	if (c->llm_discard)
+		return;
 	if (c->llm) {
 		struct buf *o = &c->w->obuf;
 
@@ -1367,6 +1428,16 @@ void client_resp_done(struct client *c)
 				  c->ebody.len);
 		return;
 	}
+	if (c->llm_discard) {
+		c->llm_discard = false;
+		if (c->up) {
+			uconn_release(c->up, true);
+			c->up = NULL;
+		}
+		if (!client_llm_next(c, c->discard_status))
+			client_error(c, 502, "the provider failed and no fallback is left", false);
+		return;
+	}
 	if (c->llm) {
 		struct buf *o = &c->w->obuf;
 
@@ -1405,6 +1476,12 @@ void client_up_failed(struct client *c, int status, enum pstat why, bool retryab
 		client_embed_done(c, NULL, 0);	/* the local decision stands */
 		return;
 	}
+	if (c->llm_discard) {
+		c->llm_discard = false;	/* the dropped answer broke off: go on */
+		status = c->discard_status;
+	}
+	if (!c->resp_started && (!retryable || c->retried) && client_llm_next(c, status))
+		return;
 	if (c->resp_started) {
 		/* Part of the answer is out: closing without the final chunk
 		 * (or short of Content-Length) is how the client learns. */

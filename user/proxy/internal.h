@@ -60,6 +60,11 @@ struct pcfg_upstream {
 	uint32_t n_servers;
 	struct tls_ctx *tls;		/* NULL: plain */
 	const char *tls_host;		/* SNI and the name verified */
+	/* A provider's circuit breaker, shared by every worker (plain
+	 * upstreams keep passive health per worker and server). */
+	bool shared_circuit;
+	_Atomic uint32_t fails;
+	_Atomic uint64_t open_until_ms;
 };
 
 struct proxy_cfg {
@@ -111,6 +116,7 @@ enum pstat {
 	PS_KTLS_RX,
 	PS_CLIENT_ABORTS,
 	PS_ACCESS_DROPPED,
+	PS_LLM_FALLBACKS,
 	PS_COUNT,
 };
 
@@ -330,6 +336,11 @@ struct uconn *uconn_of_timer(struct ptnode *n);
 void uconn_pause(struct uconn *u);
 void uconn_resume(struct uconn *u);
 bool uconn_is_reused(const struct uconn *u);
+/* The answer was a failure (429, 5xx): counts against the server like a
+ * connect error; its circuit stays open at least retry_after_ms. */
+void uconn_answer_failed(struct uconn *u, uint64_t retry_after_ms);
+/* Every server of the upstream is ejected: its circuit is open. */
+bool uconn_circuit_open(struct worker *w, const struct pcfg_upstream *up);
 const char *uconn_server(const struct uconn *u);
 
 /* builtin.c */

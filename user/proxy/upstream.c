@@ -34,6 +34,7 @@ struct uconn {
 	bool reused;			/* carried an earlier request */
 	bool got_bytes;			/* of this response */
 	bool broken;			/* framing went wrong: never reuse */
+	bool answer_failed;		/* a 429/5xx answer counted against the server */
 	bool req_sent;
 	struct buf in;
 	struct http1_parser hp;
@@ -114,21 +115,72 @@ void pool_fini(struct worker *w)
 	w->n_pools = 0;
 }
 
-static void server_failed(struct uconn *u)
+/* A failure of the server: ejected (its circuit opened) after
+ * fail_threshold in a row, for eject_ms or min_ms, whichever is longer. */
+static void server_failed_for(struct uconn *u, uint64_t min_ms)
 {
 	struct wpool *p = u->pool;
 	struct wserver *s;
+	uint64_t ms;
 
 	if (!p)
 		return;
+	ms = p->up->pu->health.eject_ms > min_ms ? p->up->pu->health.eject_ms : min_ms;
+	if (p->up->shared_circuit) {
+		struct pcfg_upstream *up = p->up;
+
+		if (atomic_fetch_add(&up->fails, 1) + 1 >= up->pu->health.fail_threshold &&
+		    atomic_load(&up->open_until_ms) <= u->w->now_ms) {
+			atomic_store(&up->open_until_ms, u->w->now_ms + ms);
+			pstat_inc(u->w->st, PS_UP_EJECTED);
+			log_warn("provider %s: circuit open for %llu ms after %u failures",
+				 up->pu->name, (unsigned long long)ms, atomic_load(&up->fails));
+		}
+		return;
+	}
 	s = &p->servers[u->server];
 	if (++s->fails >= p->up->pu->health.fail_threshold && !s->eject_until_ms) {
-		s->eject_until_ms = u->w->now_ms + p->up->pu->health.eject_ms;
+		s->eject_until_ms = u->w->now_ms + ms;
 		pstat_inc(u->w->st, PS_UP_EJECTED);
 		log_warn("upstream %s: server %s ejected for %llu ms after %u failures",
 			 p->up->pu->name, p->up->servers[u->server].text,
-			 (unsigned long long)p->up->pu->health.eject_ms, s->fails);
+			 (unsigned long long)ms, s->fails);
 	}
+}
+
+static void server_failed(struct uconn *u)
+{
+	server_failed_for(u, 0);
+}
+
+void uconn_answer_failed(struct uconn *u, uint64_t retry_after_ms)
+{
+	u->answer_failed = true;
+	server_failed_for(u, retry_after_ms);
+}
+
+bool uconn_circuit_open(struct worker *w, const struct pcfg_upstream *up)
+{
+	struct wpool *p = up->idx < w->n_pools && w->pools[up->idx]->up == up ?
+		w->pools[up->idx] : NULL;
+	uint32_t i;
+
+	if (up->shared_circuit) {
+		uint64_t until = atomic_load(&up->open_until_ms);
+
+		if (until && until <= w->now_ms && atomic_load(&up->fails)) {
+			/* Half-open: the next call tries; one more failure reopens. */
+			atomic_store(&up->fails, up->pu->health.fail_threshold - 1);
+			atomic_store(&up->open_until_ms, 0);
+		}
+		return until > w->now_ms;
+	}
+	if (!p)
+		return false;
+	for (i = 0; i < up->n_servers; i++)
+		if (!p->servers[i].eject_until_ms || p->servers[i].eject_until_ms <= w->now_ms)
+			return false;
+	return true;
 }
 
 static uint32_t server_pick(struct worker *w, struct wpool *p)
@@ -221,6 +273,7 @@ static int uconn_response_init(struct uconn *u, bool head_method)
 			  TG_PROXY_RESP_FIELDS_MAX, TG_PROXY_RESP_HEAD_MAX);
 	u->state = U_HEAD;
 	u->got_bytes = false;
+	u->answer_failed = false;
 	u->req_sent = false;
 	u->in.len = 0;
 	return 0;
@@ -350,8 +403,11 @@ static void uconn_done(struct uconn *u)
 
 	u->state = U_DONE;
 	ptimer_clear(&u->tn);
-	if (u->pool)
+	if (u->pool && !u->answer_failed) {
 		u->pool->servers[u->server].fails = 0;
+		if (u->pool->up->shared_circuit && atomic_load(&u->pool->up->fails))
+			atomic_store(&u->pool->up->fails, 0);
+	}
 	/* The client releases (and maybe pools) u from here: touch it no more. */
 	client_resp_done(c);
 }

@@ -518,7 +518,10 @@ enum tls_hs tls_handshake(struct tls_conn *conn)
 
 bool tls_conn_is_handshake_done(const struct tls_conn *conn)
 {
-	return conn->hs_done;
+	/* tls_read() may finish the handshake without returning data (a
+	 * client whose peer has not spoken yet): ask OpenSSL, not only our
+	 * flag. */
+	return conn->hs_done || SSL_is_init_finished(conn->ssl);
 }
 
 int tls_conn_want(const struct tls_conn *conn)
