@@ -52,6 +52,7 @@ struct client {
 	bool eof;			/* the client half-closed */
 	bool shut;			/* SHUT_WR done (lingering) */
 	bool parsing, reparse;
+	bool abort_pending;		/* close once the queued output is out */
 
 	struct buf in;			/* the head (and what came with it) */
 	size_t in_used;
@@ -200,6 +201,8 @@ static void client_close_when_sent(struct client *c)
 	shutdown(io_conn_fd(c->e.io), SHUT_WR);
 	ptimer_set(c->w, &c->tn, PT_LINGER);
 }
+
+static void client_abort_after_flush(struct client *c);
 
 void client_on_closed(struct worker *w, struct client *c)
 {
@@ -1192,10 +1195,24 @@ void client_on_event(struct worker *w, struct client *c, const struct io_event *
 	}
 }
 
+/* Closes once the queued output is sent. */
+static void client_abort_after_flush(struct client *c)
+{
+	c->keep_alive = false;
+	c->abort_pending = true;
+	if (!pend_pending(&c->e) && !c->e.busy)
+		client_close(c);
+}
+
 void client_sent(struct client *c)
 {
 	if (pend_flush(&c->e)) {
 		client_close(c);
+		return;
+	}
+	if (c->abort_pending) {
+		if (!pend_pending(&c->e) && !c->e.busy)
+			client_close(c);
 		return;
 	}
 	if (c->up && pend_pending(&c->e) < proxy_out_high(c->w) / 2)
@@ -1375,7 +1392,7 @@ void client_resp_body(struct client *c, const char *p, size_t n)
 		o->len = 0;
 		r = llm_resp_body(c->llm, p, n, o);
 		if (r < 0) {
-			client_close(c);
+			client_abort_after_flush(c);
 			return;
 		}
 		if (o->len)
@@ -1483,9 +1500,10 @@ void client_up_failed(struct client *c, int status, enum pstat why, bool retryab
 	if (!c->resp_started && (!retryable || c->retried) && client_llm_next(c, status))
 		return;
 	if (c->resp_started) {
-		/* Part of the answer is out: closing without the final chunk
-		 * (or short of Content-Length) is how the client learns. */
-		client_close(c);
+		/* Part of the answer is out, or queued: send what is queued, then
+		 * close without the final chunk (or short of Content-Length) —
+		 * that is how the client learns. */
+		client_abort_after_flush(c);
 		return;
 	}
 	if (retryable && !c->retried && !c->body_sent_any && c->body_done) {

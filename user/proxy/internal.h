@@ -181,6 +181,8 @@ struct pend {
 	 * through the loop, the rest through SSL_read/SSL_write on the fd. */
 	bool sock;
 	bool rx_k, tx_k;	/* kTLS receive / send engaged */
+	bool queued;		/* on the flush queue (pend_flush) */
+	uint32_t qidx;
 };
 
 struct wlistener {
@@ -283,7 +285,9 @@ void ptimer_clear(struct ptnode *n);
 uint64_t ptimer_ms(const struct worker *w, const struct proxy_cfg *cfg,
 		   enum ptimer list);
 int pend_write(struct worker *w, struct pend *e, const void *data, size_t n);
+/* Sends what is queued once the current batch of events is handled. */
 int pend_flush(struct pend *e);
+void pend_flush_all(void);
 size_t pend_pending(const struct pend *e);
 void pend_fini(struct pend *e);
 void pend_close(struct pend *e);
@@ -340,7 +344,7 @@ bool uconn_is_reused(const struct uconn *u);
  * connect error; its circuit stays open at least retry_after_ms. */
 void uconn_answer_failed(struct uconn *u, uint64_t retry_after_ms);
 /* Every server of the upstream is ejected: its circuit is open. */
-bool uconn_circuit_open(struct worker *w, const struct pcfg_upstream *up);
+bool uconn_circuit_open(struct worker *w, struct pcfg_upstream *up);
 const char *uconn_server(const struct uconn *u);
 
 /* builtin.c */

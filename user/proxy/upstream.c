@@ -159,7 +159,7 @@ void uconn_answer_failed(struct uconn *u, uint64_t retry_after_ms)
 	server_failed_for(u, retry_after_ms);
 }
 
-bool uconn_circuit_open(struct worker *w, const struct pcfg_upstream *up)
+bool uconn_circuit_open(struct worker *w, struct pcfg_upstream *up)
 {
 	struct wpool *p = up->idx < w->n_pools && w->pools[up->idx]->up == up ?
 		w->pools[up->idx] : NULL;

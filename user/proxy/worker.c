@@ -186,14 +186,14 @@ static int pend_sock_tx(struct pend *e)
 	return 0;
 }
 
-int pend_flush(struct pend *e)
+static int pend_flush_now(struct pend *e)
 {
 	struct buf t;
 	int err;
 
 	if (e->sock && !e->tx_k)
 		return e->busy || !e->hs_done || !e->io ? 0 : pend_sock_tx(e);
-	if (e->busy || !e->connected || !e->out.len || !e->io)
+	if (e->busy || !e->connected || !e->out.len || !e->io || io_conn_is_closing(e->io))
 		return 0;
 	t = e->sending;
 	e->sending = e->out;
@@ -202,10 +202,66 @@ int pend_flush(struct pend *e)
 	e->busy = true;
 	err = io_send(e->io, e->sending.p, e->sending.len, 0);
 	if (err) {
+		/* Nothing is lost: the bytes go back in front of the queue. */
+		t = e->out;
+		e->out = e->sending;
+		e->sending = t;
+		buf_append(&e->out, e->sending.p, e->sending.len, SIZE_MAX);
+		e->sending.len = 0;
 		e->busy = false;
 		return err;
 	}
 	return 0;
+}
+
+/* Sends are corked for the rest of the batch of events: what a handler
+ * writes in several pieces (a head, then body bytes; a response, then the
+ * next pipelined one) leaves in one send. The worker flushes the queue
+ * once the batch is handled (pend_flush_all). */
+static __thread struct pend **flush_q;
+static __thread uint32_t flush_n, flush_cap;
+
+int pend_flush(struct pend *e)
+{
+	if (e->queued)
+		return 0;
+	if (flush_n == flush_cap) {
+		uint32_t cap = flush_cap ? flush_cap * 2 : 256;
+		struct pend **q = realloc(flush_q, cap * sizeof(*q));
+
+		if (!q)
+			return pend_flush_now(e);	/* no room to cork: send now */
+		flush_q = q;
+		flush_cap = cap;
+	}
+	e->queued = true;
+	e->qidx = flush_n;
+	flush_q[flush_n++] = e;
+	return 0;
+}
+
+void pend_flush_all(void)
+{
+	uint32_t i;
+
+	/* Flushing may queue more (a TLS alert): loop until empty. */
+	for (i = 0; i < flush_n; i++) {
+		struct pend *e = flush_q[i];
+
+		if (!e)
+			continue;
+		flush_q[i] = NULL;
+		e->queued = false;
+		pend_flush_now(e);
+	}
+	flush_n = 0;
+}
+
+static void pend_unqueue(struct pend *e)
+{
+	if (e->queued && e->qidx < flush_n && flush_q[e->qidx] == e)
+		flush_q[e->qidx] = NULL;
+	e->queued = false;
 }
 
 size_t pend_pending(const struct pend *e)
@@ -215,6 +271,7 @@ size_t pend_pending(const struct pend *e)
 
 void pend_fini(struct pend *e)
 {
+	pend_unqueue(e);
 	tls_conn_free(e->tls);
 	e->tls = NULL;
 	buf_free(&e->out);
@@ -548,11 +605,13 @@ static void *worker_main(void *arg)
 		}
 		for (i = 0; i < n; i++)
 			worker_dispatch(w, &ev[i]);
+		pend_flush_all();
 		if (!w->draining)
 			worker_take_cfg(w);
 		if (!w->draining && atomic_load(&w->px->stopping))
 			worker_start_drain(w);
 		timers_expire(w);
+		pend_flush_all();
 		if (w->alog_len && w->now_ms - w->alog_since_ms >= TG_ACCESS_FLUSH_MS)
 			alog_flush(w);
 		if (w->draining) {
@@ -567,8 +626,12 @@ static void *worker_main(void *arg)
 			}
 		}
 	}
+	pend_flush_all();
 	alog_flush(w);
 	worker_fini(w);
+	free(flush_q);
+	flush_q = NULL;
+	flush_n = flush_cap = 0;
 	return NULL;
 }
 
