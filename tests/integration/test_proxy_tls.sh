@@ -69,9 +69,9 @@ function req(method, path, body) {
 })().catch((e) => { console.log(JSON.stringify({ ok: false, error: String(e) })); process.exit(1); });
 EOF
 
-# tls_suite KIND: the termination checks against the listener just started.
+# tls_suite KIND [KEYKIND]: the termination checks against the listener just started.
 tls_suite() {
-	local kind=$1 port=$PROXY_PORT url="https://localhost:$PROXY_PORT"
+	local kind=$1 keykind=${2:-$1} port=$PROXY_PORT url="https://localhost:$PROXY_PORT"
 	local curl_tls=(curl -s --max-time 5 --cacert "$C/ca.pem" --resolve "localhost:$port:127.0.0.1")
 	local out code
 
@@ -81,8 +81,8 @@ tls_suite() {
 	local keytype
 	keytype=$(timeout 5 openssl s_client -connect "127.0.0.1:$port" -servername localhost </dev/null 2>/dev/null |
 		openssl x509 -noout -text 2>/dev/null | grep -m1 -oE 'id-ecPublicKey|rsaEncryption')
-	check "$kind: the listener presents its $kind certificate ($keytype)" \
-		[ "$keytype" = "$([ "$kind" = ecdsa ] && echo id-ecPublicKey || echo rsaEncryption)" ]
+	check "$kind: the listener presents its $keykind certificate ($keytype)" \
+		[ "$keytype" = "$([ "$keykind" = ecdsa ] && echo id-ecPublicKey || echo rsaEncryption)" ]
 	for v in 1.2 1.3; do
 		code=$("${curl_tls[@]}" -o /dev/null -w '%{http_code}' --tlsv$v --tls-max $v "$url/healthz")
 		check "$kind: TLS $v handshake and request ($code)" [ "$code" = 200 ]
@@ -170,6 +170,15 @@ if pl_proxy_start; then
 	tls_suite rsa
 else
 	fail "proxy starts with an RSA certificate" "$PROXY_LOG"
+fi
+# Socket mode: OpenSSL on the socket itself, the path kTLS engages on.
+# This kernel may have no kTLS; TOLLGATE_TLS_SOCKET=1 takes the path anyway
+# (every direction through SSL_read/SSL_write on the fd, driven by io_poll).
+PL_TLS_CERT=$C/ecdsa.pem PL_TLS_KEY=$C/ecdsa.key
+if TOLLGATE_TLS_SOCKET=1 pl_proxy_start; then
+	tls_suite socket-mode ecdsa
+else
+	fail "proxy starts in TLS socket mode" "$PROXY_LOG"
 fi
 [ -n "${first_pid-}" ] && check "the ECDSA proxy survived the whole run" kill -0 "$first_pid"
 pl_finish
