@@ -191,6 +191,13 @@ bench-proxy: all
 bench-synflood: all $(BUILD)/bench/synflood
 	BUILD=$(BUILD) bash tests/bench/syn_flood.sh
 
+# What LLM governance costs: tollgated's front door (auth, limits, budget,
+# accounting, audit, metrics) vs tollgated as a plain proxy vs nginx vs the
+# upstream directly (figures in docs/benchmarks.md, "LLM gateway").
+.PHONY: bench-llm
+bench-llm: all
+	BUILD=$(BUILD) bash tests/bench/llm_bench.sh
+
 # Semantic routing latency, p50/p99 for short, 200-byte and 2 KB prompts
 # with 8, 32 and 150 routes, and training time (figures in
 # docs/benchmarks.md, "Routing").

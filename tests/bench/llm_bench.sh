@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# make bench-llm: what governance costs. In one run, the same upstream (nginx
+# answering every POST with a fixed chat completion, usage included) behind:
+#
+#   direct      the upstream itself
+#   nginx       nginx as a reverse proxy (one worker, keep-alive upstream)
+#   plain       tollgated as a plain reverse proxy (one worker)
+#   governed    tollgated's OpenAI front door (one worker): API-key auth,
+#               limits and a budget, the JSON scanner and rewrite, usage
+#               accounting, the audit log (fsync batch), the access log and
+#               the GenAI metrics
+#
+# Keep-alive POSTs of a ~1.3 KB chat request at 1 and 32 connections (wrk,
+# pinned: the proxies and the upstream on CPU 0, wrk on CPU 1): requests/s,
+# p50/p99 and CPU µs per request of the proxy, median of BENCH_ROUNDS rounds.
+# Targets (issue 5): governed ≥ 0.90× plain's requests/s; governed's p99 at
+# 32 connections ≤ 100 µs above direct's; governed's CPU per request below
+# nginx's.
+#
+#   BENCH_ROUNDS (3) BENCH_SECONDS (5) BUILD (build)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}
+TGD=$(realpath "$BUILD/tollgated")
+TOLLCTL=$(realpath "$BUILD/tollctl")
+ROUNDS=${BENCH_ROUNDS:-3}
+SECS=${BENCH_SECONDS:-5}
+HZ=$(getconf CLK_TCK)
+for tool in nginx wrk taskset python3; do
+	command -v "$tool" >/dev/null || { echo "bench-llm: $tool is missing (scripts/deps.sh)" >&2; exit 1; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tg-llm-bench.XXXXXX")
+pids=()
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+UP=$(port) NG=$(port) PL=$(port) GV=$(port)
+
+answer='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-bench","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":321,"completion_tokens":11,"total_tokens":332}}'
+common="worker_processes 1; daemon off; error_log $tmp/ng-err.log;
+events { worker_connections 4096; }"
+temps="client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;"
+cat >"$tmp/up.conf" <<EOF
+$common pid $tmp/up.pid;
+http { access_log off; keepalive_requests 1000000; $temps
+  server { listen 127.0.0.1:$UP; location / { client_body_buffer_size 64k;
+    default_type application/json; return 200 '$answer'; } } }
+EOF
+cat >"$tmp/ng.conf" <<EOF
+$common pid $tmp/ng.pid;
+http { access_log off; keepalive_requests 1000000; $temps
+  upstream app { server 127.0.0.1:$UP; keepalive 64; }
+  server { listen 127.0.0.1:$NG; location / { proxy_pass http://app;
+    proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+EOF
+key=tg-bench-key
+hash=$(printf %s "$key" | "$TOLLCTL" key hash)
+cat >"$tmp/plain.yaml" <<EOF
+version: 1
+server: {workers: 1, limits: {connections: 20000}}
+listeners:
+  - {name: plain, address: 127.0.0.1:$PL, auth: none, endpoints: [health], routes: [{path: /, upstream: app}]}
+upstreams:
+  - {name: app, servers: [127.0.0.1:$UP], keepalive: 64, max_connections: 1024}
+telemetry: {access_log: {enabled: false}}
+EOF
+cat >"$tmp/gov.yaml" <<EOF
+version: 1
+server: {workers: 1, limits: {connections: 20000}, state_file: $tmp/budgets.state}
+listeners:
+  - {name: api, address: 127.0.0.1:$GV, endpoints: [llm, health, metrics]}
+tenants:
+  - name: bench
+    limits: {requests_per_minute: 100000000, tokens_per_minute: 100000000000}
+    budgets: [{period: day, tokens: 1000000000000, action: block}]
+    keys: [{name: bench, hash: "$hash"}]
+providers:
+  - {name: up, type: openai_compatible, base_url: "http://127.0.0.1:$UP/v1", max_connections: 1024}
+models:
+  - {name: gpt-bench, provider: up, price: {input: 0.15, output: 0.6}}
+telemetry:
+  access_log: {enabled: true, path: $tmp/access.log}
+  audit: {enabled: true, path: $tmp/audit.jsonl, fsync: batch}
+EOF
+
+nginx -c "$tmp/up.conf" & pids+=($!)
+nginx -c "$tmp/ng.conf" & pids+=($!)
+"$TGD" -c "$tmp/plain.yaml" 2>"$tmp/plain.log" & pids+=($!); PLAIN_PID=$!
+"$TGD" -c "$tmp/gov.yaml" 2>"$tmp/gov.log" & pids+=($!); GOV_PID=$!
+sleep 1
+# nginx's worker processes do the work, not their masters.
+UP_PID=$(pgrep -P "$(cat "$tmp/up.pid")" | head -1) NG_PID=$(pgrep -P "$(cat "$tmp/ng.pid")" | head -1)
+for p in "$(cat "$tmp/up.pid")" "$UP_PID" "$(cat "$tmp/ng.pid")" "$NG_PID" "$PLAIN_PID" "$GOV_PID"; do
+	taskset -a -cp 0 "$p" >/dev/null 2>&1
+done
+
+python3 - >"$tmp/post.lua" <<EOF
+head = '{"model":"gpt-bench","messages":[{"role":"system","content":"You are brief."},{"role":"user","content":"'
+tail = '"}],"temperature":0.2}'
+body = head + "lorem ipsum " * ((1300 - len(head) - len(tail)) // 12) + tail
+print('wrk.method = "POST"')
+print('wrk.headers["Content-Type"] = "application/json"')
+print('wrk.headers["Authorization"] = "Bearer $key"')
+print("wrk.body = [[%s]]" % body)
+EOF
+code=$(curl -s -o "$tmp/check" -w '%{http_code}' -H "Authorization: Bearer $key" \
+	-d @<(sed -n 's/^wrk.body = \[\[\(.*\)\]\]$/\1/p' "$tmp/post.lua") "http://127.0.0.1:$GV/v1/chat/completions")
+if [ "$code" != 200 ]; then
+	echo "bench-llm: the governed gateway answered $code: $(head -c 300 "$tmp/check")" >&2
+	tail -5 "$tmp/gov.log" >&2
+	exit 1
+fi
+
+declare -A URL=([direct]="http://127.0.0.1:$UP" [nginx]="http://127.0.0.1:$NG"
+	[plain]="http://127.0.0.1:$PL" [governed]="http://127.0.0.1:$GV")
+declare -A PID=([direct]=$UP_PID [nginx]=$NG_PID [plain]=$PLAIN_PID [governed]=$GOV_PID)
+declare -A RPS P50 P99 CPU
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+to_us() { awk -v v="$1" 'BEGIN { n = v + 0; m = v ~ /us$/ ? 1 : v ~ /ms$/ ? 1000 : 1000000; printf "%.0f", n * m }'; }
+median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'; }
+
+for round in $(seq "$ROUNDS"); do
+	for c in 1 32; do
+		for t in direct nginx plain governed; do
+			k=$t,$c
+			c0=$(ticks "${PID[$t]}")
+			taskset -c 1 wrk -t1 -c"$c" -d"${SECS}s" --latency -s "$tmp/post.lua" \
+				"${URL[$t]}/v1/chat/completions" >"$tmp/wrk" 2>&1
+			c1=$(ticks "${PID[$t]}")
+			n=$(awk '/requests in/ {print $1}' "$tmp/wrk")
+			RPS[$k]+=" $(awk '/^Requests\/sec/ {printf "%.0f", $2}' "$tmp/wrk")"
+			P50[$k]+=" $(to_us "$(awk '$1 == "50%" {print $2}' "$tmp/wrk")")"
+			P99[$k]+=" $(to_us "$(awk '$1 == "99%" {print $2}' "$tmp/wrk")")"
+			CPU[$k]+=" $(awk -v d=$((c1 - c0)) -v hz="$HZ" -v r="${n:-0}" 'BEGIN { if (r) printf "%.1f", d * 1e6 / hz / r }')"
+			if grep -q 'Non-2xx' "$tmp/wrk"; then
+				echo "bench-llm: $t at $c connections: $(grep 'Non-2xx' "$tmp/wrk")" >&2
+			fi
+		done
+	done
+done
+
+echo "### LLM gateway: governance vs plain proxy vs nginx vs direct (median of $ROUNDS rounds of $SECS s; ~1.3 KB chat request)"
+echo
+echo "| conns | target | req/s | p50 µs | p99 µs | CPU µs/req |"
+echo "|---|---|---|---|---|---|"
+for c in 1 32; do
+	for t in direct nginx plain governed; do
+		k=$t,$c
+		echo "| $c | $t | $(median "${RPS[$k]}") | $(median "${P50[$k]}") | $(median "${P99[$k]}") | $([ "$t" = direct ] && echo "($(median "${CPU[$k]}") upstream)" || median "${CPU[$k]}") |"
+	done
+done
+echo
+g=$(median "${RPS[governed,32]}") p=$(median "${RPS[plain,32]}")
+gp99=$(median "${P99[governed,32]}") dp99=$(median "${P99[direct,32]}")
+gc=$(median "${CPU[governed,32]}") nc=$(median "${CPU[nginx,32]}")
+python3 - "$g" "$p" "$gp99" "$dp99" "$gc" "$nc" <<'EOF'
+import sys
+g, p, gp99, dp99, gc, nc = map(float, sys.argv[1:])
+print("### Targets (32 connections)")
+print("- governance costs <= 10%% of plain-proxy throughput: %.2fx, %s" % (g / p, "met" if g >= 0.9 * p else "NOT met"))
+print("- added p99 <= 100 us over direct: %+.0f us, %s" % (gp99 - dp99, "met" if gp99 - dp99 <= 100 else "NOT met"))
+print("- CPU per request below nginx's plain proxying: %.1f vs %.1f us, %s" % (gc, nc, "met" if gc < nc else "NOT met"))
+EOF
+lines=$(wc -l <"$tmp/audit.jsonl")
+"$TOLLCTL" audit verify "$tmp/audit.jsonl" >/dev/null && echo "- audit log: $lines lines written and verified"
