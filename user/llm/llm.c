@@ -634,17 +634,13 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	const struct policy *p = c->ctx->p;
 	struct json_doc *doc = &c->doc;
 	char msg[256];
-	uint32_t i;
 	int err;
 
 	if (c->route[0])
 		buf_printf(&out->headers, SIZE_MAX,
 			   "x-tollgate-route: %s\r\nx-tollgate-route-confidence: %.3f\r\n",
 			   c->route, (double)c->route_confidence);
-	c->pmodel = NULL;
-	for (i = 0; i < p->n_models; i++)
-		if (!strcmp(p->models[i].name, c->model))
-			c->pmodel = &p->models[i];
+	c->pmodel = policy_model_find(p, c->model);
 	if (!c->pmodel || !llm_model_allowed(c, c->model)) {
 		/* Unknown and forbidden look the same, as at the providers. */
 		snprintf(msg, sizeof(msg),

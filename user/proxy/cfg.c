@@ -80,7 +80,8 @@ static enum tls_version tls_min(enum policy_tls_version v)
 static int listener_build(struct proxy_cfg *cfg, struct pcfg_listener *l,
 			  const struct policy_listener *pl, char *err, size_t errlen)
 {
-	uint32_t i, j;
+	const struct policy_upstream *pu;
+	uint32_t i;
 
 	l->pl = pl;
 	sockaddr_from_policy(&pl->address, &l->addr, &l->addrlen);
@@ -114,9 +115,11 @@ static int listener_build(struct proxy_cfg *cfg, struct pcfg_listener *l,
 		r->path = pl->routes[i].path;
 		r->path_len = strlen(r->path);
 		r->strip_prefix = pl->routes[i].strip_prefix;
-		for (j = 0; j < cfg->n_upstreams; j++)
-			if (!strcmp(cfg->upstreams[j].pu->name, pl->routes[i].upstream))
-				r->up = &cfg->upstreams[j];
+		/* The policy's upstreams come first in cfg->upstreams, in order
+		 * (providers' pools follow: a provider's name must not match). */
+		pu = policy_upstream_find(cfg->policy, pl->routes[i].upstream);
+		if (pu)
+			r->up = &cfg->upstreams[pu - cfg->policy->upstreams];
 		if (!r->up) {
 			/* The loader checks references; this is belt and braces. */
 			cfg_err(err, errlen, "listener %s: route %s: unknown upstream %s",

@@ -19,14 +19,12 @@
 /* Tenant ids in the kernel are the policy's tenant index + 1 (kern/sync.h). */
 static uint32_t tenant_id(struct proxy *px, const char *name)
 {
-	struct policy *p;
-	uint32_t i, id = 0;
+	const struct policy_tenant *t;
+	uint32_t id;
 
 	pthread_mutex_lock(&px->lock);
-	p = px->cfg->policy;
-	for (i = 0; i < p->n_tenants; i++)
-		if (!strcmp(p->tenants[i].name, name))
-			id = i + 1;
+	t = policy_tenant_find(px->cfg->policy, name);
+	id = t ? (uint32_t)(t - px->cfg->policy->tenants) + 1 : 0;
 	pthread_mutex_unlock(&px->lock);
 	return id;
 }

@@ -61,6 +61,13 @@ const char *uconn_server(const struct uconn *u)
 
 /* ---- pools -------------------------------------------------------------------------- */
 
+/* The worker's pool of `up`, or NULL when up belongs to another
+ * configuration than the worker's current one (its pools were replaced). */
+static struct wpool *pool_of(struct worker *w, const struct pcfg_upstream *up)
+{
+	return up->idx < w->n_pools && w->pools[up->idx]->up == up ? w->pools[up->idx] : NULL;
+}
+
 static void pool_free_if_unused(struct wpool *p)
 {
 	if (p->retired && !p->n_conns) {
@@ -161,8 +168,7 @@ void uconn_answer_failed(struct uconn *u, uint64_t retry_after_ms)
 
 bool uconn_circuit_open(struct worker *w, struct pcfg_upstream *up)
 {
-	struct wpool *p = up->idx < w->n_pools && w->pools[up->idx]->up == up ?
-		w->pools[up->idx] : NULL;
+	struct wpool *p = pool_of(w, up);
 	uint32_t i;
 
 	if (up->shared_circuit) {
@@ -282,8 +288,7 @@ static int uconn_response_init(struct uconn *u, bool head_method)
 struct uconn *uconn_get(struct worker *w, struct client *c, struct pcfg_upstream *up,
 			bool head_method, int *status, bool fresh)
 {
-	struct wpool *p = up->idx < w->n_pools && w->pools[up->idx]->up == up ?
-		w->pools[up->idx] : NULL;
+	struct wpool *p = pool_of(w, up);
 	struct pcfg_server *s;
 	struct uconn *u;
 
