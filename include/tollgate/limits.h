@@ -45,6 +45,8 @@
 #define TG_PROVIDERS_MAX		64
 #define TG_MODELS_MAX			1024
 #define TG_FALLBACKS_MAX		8
+/* Extra deployments (targets) of one model. */
+#define TG_TARGETS_MAX			8
 #define TG_SEMANTIC_ROUTES_MAX		256	/* CLINC150 needs one per intent */
 #define TG_ROUTE_EXAMPLES_MAX		256
 /* The semantic router reads at most TG_ROUTE_TEXT_MAX bytes of a prompt
@@ -289,5 +291,17 @@
 #define TG_EMBED_RESP_MAX		(64u << 20)
 /* A stream's budget is checked every this many text deltas. */
 #define TG_LLM_STREAM_CHECK_EVERY	8
+
+/* ---- response cache (user/llm/cache.h) --------------------------------------- */
+
+/* Longest content type a cached response keeps; a longer one is not stored. */
+#define TG_LLM_CACHE_CTYPE_MAX		127
+/* The table starts with a bucket per this many bytes of the cache's bound
+ * (so a typical fill never rehashes), at least TG_LLM_CACHE_BUCKETS_MIN and
+ * at most TG_LLM_CACHE_BUCKETS_START_MAX; it doubles when entries outnumber
+ * buckets, which the byte bound caps. */
+#define TG_LLM_CACHE_BYTES_PER_BUCKET	4096
+#define TG_LLM_CACHE_BUCKETS_MIN	64
+#define TG_LLM_CACHE_BUCKETS_START_MAX	(1u << 20)
 
 #endif /* TOLLGATE_LIMITS_H */

@@ -173,7 +173,7 @@ curl -s -o /dev/null -X POST -H 'content-type: application/json' \
 t0=$(date +%s%N)
 post /v1/chat/completions '{"model":"gpt-sim","messages":[{"role":"user","content":"hi"}]}'
 dt=$((($(date +%s%N) - t0) / 1000000))
-check "a stalled provider (and its one retry) is 504 after upstream_first_byte (took ${dt} ms)" \
+check "a stalled provider (and its one retry) is 504 after upstream_first_byte (took ${dt} ms, $code: $(head -c 200 "$tmp/body"))" \
 	test "$code" = 504 -a "$dt" -ge 1900 -a "$dt" -lt 6000
 check "the 504 is an OpenAI error object" grep -q '"type":"api_error"' "$tmp/body"
 post /v1/chat/completions '{"model":"gpt-sim","messages":[{"role":"user","content":"after the stall"}]}'

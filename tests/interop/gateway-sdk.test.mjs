@@ -141,14 +141,23 @@ test('openai: echo provider, non-streaming and streaming', async () => {
 	assert.equal(text, 'echo: ping pong');
 });
 
-test('openai: errors — bad key 401, unknown model 404, provider 429 and 500', async () => {
+test('openai: errors — bad key 401, unknown model 404, provider 429 (Retry-After waited, then passed on) and 500', async () => {
 	const bad = new OpenAI({ baseURL: `${GW}/v1`, apiKey: 'sk-not-a-key', maxRetries: 0 });
 	await assert.rejects(bad.chat.completions.create({ model: 'gpt-sim', messages: user('x') }),
 		(e) => e instanceof OpenAI.AuthenticationError && !/sk-not-a-key/.test(e.message));
 	await assert.rejects(openai.chat.completions.create({ model: 'nope', messages: user('x') }),
 		(e) => e instanceof OpenAI.NotFoundError);
+	// gpt-sim has no fallback: a 429 whose Retry-After (1 s) is within
+	// backoff.retry_after_max is waited out and retried once...
 	await fetch(`${SIM}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' },
 		body: JSON.stringify({ provider: 'openai', mode: '429', count: 1 }) });
+	const t0 = Date.now();
+	const ok = await openai.chat.completions.create({ model: 'gpt-sim', messages: user('x') });
+	assert.equal(ok.choices[0].message.role, 'assistant');
+	assert.ok(Date.now() - t0 >= 900, `the retry waited the Retry-After (${Date.now() - t0} ms)`);
+	// ...and when the retry is limited too, the caller gets the 429 and its Retry-After.
+	await fetch(`${SIM}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ provider: 'openai', mode: '429', count: 2 }) });
 	await assert.rejects(openai.chat.completions.create({ model: 'gpt-sim', messages: user('x') }),
 		(e) => e instanceof OpenAI.RateLimitError && e.headers.get('retry-after') !== null);
 	await fetch(`${SIM}/_sim/faults`, { method: 'POST', headers: { 'content-type': 'application/json' },

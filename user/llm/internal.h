@@ -5,6 +5,7 @@
 #ifndef TOLLGATE_LLM_INTERNAL_H
 #define TOLLGATE_LLM_INTERNAL_H
 
+#include <stdatomic.h>
 #include <time.h>
 
 #include "core/json.h"
@@ -22,6 +23,12 @@ struct llm_keyent {
 struct guard;
 struct route_model;
 
+/* What the calls learn about a provider, shared by the workers. */
+struct llm_pstate {
+	_Atomic uint64_t ewma_us;	/* time to the answer head; 0: unmeasured */
+	_Atomic int64_t retry_milli;	/* the retry budget, in thousandths */
+};
+
 struct llm_ctx {
 	const struct policy *p;
 	struct guard **guards;		/* one per policy guard, same order */
@@ -32,6 +39,7 @@ struct llm_ctx {
 	struct llm_keyent *keys;	/* sorted by hash */
 	uint32_t n_keys;
 	const struct policy_tenant *default_tenant;
+	struct llm_pstate *pstate;	/* per policy provider */
 };
 
 struct llm_usage {
@@ -80,6 +88,11 @@ struct llm_call {
 	uint32_t fb_next;			/* next index in first->fallback */
 	uint32_t retries_left;
 	uint32_t fallbacks;			/* attempts after the first */
+	uint32_t tgt;				/* the target of pmodel in use */
+	uint32_t tried;				/* targets of pmodel tried, bit per index */
+	uint32_t attempt;			/* retries of this target so far */
+	uint64_t delay_ms;			/* the wait before the next attempt */
+	bool dry;				/* a dry run: change nothing shared */
 	/* limits and budgets */
 	struct budget *budget;
 	struct budget_ticket ticket;
@@ -107,6 +120,8 @@ struct llm_call {
 };
 
 const char *llm_endpoint_suffix(enum llm_endpoint ep);
+/* Whether a provider type can serve the front door (translating if need be). */
+bool llm_provider_speaks(enum policy_provider_type t, enum llm_endpoint ep);
 bool llm_model_allowed(const struct llm_call *c, const char *model);
 void llm_json_str(struct buf *b, const char *s, size_t n);
 uint64_t llm_estimate_tokens(const char *p, size_t n);

@@ -131,6 +131,12 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 			e->k = &p->tenants[i].keys[j];
 		}
 	qsort(ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
+	ctx->pstate = calloc(p->n_providers ? p->n_providers : 1, sizeof(*ctx->pstate));
+	if (!ctx->pstate)
+		goto out_nomem;
+	for (i = 0; i < p->n_providers; i++)
+		atomic_init(&ctx->pstate[i].retry_milli,
+			    (int64_t)p->providers[i].backoff.budget_min * 1000);
 	if (p->default_tenant)
 		ctx->default_tenant = policy_tenant_find(p, p->default_tenant);
 	n = (uint32_t)llm_govern_init(ctx, err, errlen);
@@ -155,6 +161,7 @@ void llm_ctx_free(struct llm_ctx *ctx)
 	if (!ctx)
 		return;
 	llm_govern_fini(ctx);
+	free(ctx->pstate);
 	free(ctx->keys);
 	free(ctx);
 }
@@ -452,7 +459,7 @@ static void header_value(const struct http1_message *m, const char *name,
 }
 
 /* Which front doors a provider type serves without translation. */
-static bool provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
+bool llm_provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
 {
 	switch (t) {
 	case POLICY_PROVIDER_OPENAI:
@@ -469,56 +476,238 @@ static bool provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
 	}
 }
 
-/* Moves the call to its next candidate: the same model (retry) or the next
- * usable fallback. Returns false, changing nothing, when none is left. */
-static bool next_candidate(struct llm_call *c, bool retry)
+/* ---- candidates: targets, balancing, retries ------------------------------------------------- */
+
+/* Target i of model m: 0 is the model's own provider, then m->targets. */
+static const char *tgt_provider(const struct policy_model *m, uint32_t i)
+{
+	return i ? m->targets[i - 1].provider : m->provider;
+}
+
+static const char *tgt_upstream(const struct policy_model *m, uint32_t i)
+{
+	return i ? m->targets[i - 1].upstream : m->upstream ? m->upstream : m->name;
+}
+
+static uint32_t tgt_weight(const struct policy_model *m, uint32_t i)
+{
+	return i ? m->targets[i - 1].weight : m->weight;
+}
+
+/* Per thread: balancing and jitter need no more than xorshift. */
+static uint64_t rnd(void)
+{
+	static __thread uint64_t s;
+
+	if (!s) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		s = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&s;
+		s |= 1;
+	}
+	s ^= s << 13;
+	s ^= s >> 7;
+	s ^= s << 17;
+	return s;
+}
+
+static struct llm_pstate *pstate(const struct llm_call *c, const struct policy_provider *pv)
+{
+	return &c->ctx->pstate[pv - c->ctx->p->providers];
+}
+
+/* Whether target i of m can take this call (known, allowed here, its
+ * circuit closed unless `down_ok`). */
+static const struct policy_provider *tgt_usable(const struct llm_call *c,
+						const struct policy_model *m, uint32_t i,
+						bool down_ok)
 {
 	const struct policy *p = c->ctx->p;
-	const struct policy_model *m;
-	const struct policy_provider *pv;
+	const struct policy_provider *pv = policy_provider_find(p, tgt_provider(m, i));
+
+	if (!pv || !llm_provider_speaks(pv->type, c->ep))
+		return NULL;
+	if (!down_ok && c->provider_down &&
+	    c->provider_down(c->down_arg, (uint32_t)(pv - p->providers)))
+		return NULL;
+	return pv;
+}
+
+/* Picks an untried target of m (bit i of `tried`) by the model's balance;
+ * -1 when none is usable. */
+static int pick_target(const struct llm_call *c, const struct policy_model *m, uint32_t tried,
+		       bool down_ok)
+{
+	uint32_t n = m->n_targets + 1, i, cand[TG_TARGETS_MAX + 1], nc = 0;
+	uint64_t total = 0, r, best = UINT64_MAX;
+	int pick = -1;
+
+	for (i = 0; i < n; i++)
+		if (!(tried & (1u << i)) && tgt_usable(c, m, i, down_ok))
+			cand[nc++] = i;
+	if (!nc)
+		return -1;
+	if (nc == 1)
+		return (int)cand[0];
+	if (m->balance == POLICY_BALANCE_LEAST_LATENCY) {
+		/* One call in 16 goes anywhere, so a target that was slow once
+		 * is measured again. */
+		if ((rnd() & 15) == 0)
+			return (int)cand[rnd() % nc];
+		for (i = 0; i < nc; i++) {
+			const struct policy_provider *pv = tgt_usable(c, m, cand[i], true);
+			uint64_t l = atomic_load_explicit(&pstate(c, pv)->ewma_us,
+							  memory_order_relaxed);
+
+			if (l < best) {	/* unmeasured (0) first */
+				best = l;
+				pick = (int)cand[i];
+			}
+		}
+		return pick;
+	}
+	for (i = 0; i < nc; i++)
+		total += tgt_weight(m, cand[i]);
+	if (!total)
+		return (int)cand[0];	/* only zero weights left: in order */
+	r = rnd() % total;
+	for (i = 0; i < nc; i++) {
+		if (r < tgt_weight(m, cand[i]))
+			return (int)cand[i];
+		r -= tgt_weight(m, cand[i]);
+	}
+	return (int)cand[nc - 1];
+}
+
+static void set_target(struct llm_call *c, const struct policy_model *m, uint32_t i)
+{
+	struct llm_pstate *ps;
+	int64_t cap;
+
+	c->pmodel = m;
+	c->tgt = i;
+	c->tried |= 1u << i;
+	c->provider = policy_provider_find(c->ctx->p, tgt_provider(m, i));
+	c->upstream_model = tgt_upstream(m, i);
+	snprintf(c->model, sizeof(c->model), "%s", m->name);
+	c->retries_left = c->provider->retries;
+	c->attempt = 0;
+	if (c->dry)
+		return;
+	/* A first attempt earns the provider part of a retry. */
+	ps = pstate(c, c->provider);
+	cap = (int64_t)c->provider->backoff.budget_min * 1000;
+	if (atomic_load_explicit(&ps->retry_milli, memory_order_relaxed) < cap)
+		atomic_fetch_add_explicit(&ps->retry_milli,
+					  (int64_t)(c->provider->backoff.budget_ratio * 1000),
+					  memory_order_relaxed);
+}
+
+/* A retry of the same target spends one from the provider's budget. */
+static bool retry_budget_take(const struct llm_call *c)
+{
+	struct llm_pstate *ps = pstate(c, c->provider);
+	int64_t v = atomic_load_explicit(&ps->retry_milli, memory_order_relaxed);
+
+	while (v >= 1000)
+		if (atomic_compare_exchange_weak_explicit(&ps->retry_milli, &v, v - 1000,
+							  memory_order_relaxed,
+							  memory_order_relaxed))
+			return true;
+	return false;
+}
+
+/* Full jitter: a random wait up to base * 2^attempt, capped. */
+static uint64_t backoff_ms(const struct policy_backoff *b, uint32_t attempt)
+{
+	uint64_t cap = b->base_ms << (attempt < 16 ? attempt : 16);
+
+	if (cap > b->max_ms)
+		cap = b->max_ms;
+	return cap ? rnd() % (cap + 1) : 0;
+}
+
+/* Moves the call to its next candidate: the same target again (its
+ * retries, after a jittered wait), another target of the model, then the
+ * fallback models. A 429 moves on at once; the same target is asked again
+ * only when nothing else is left and its Retry-After is short enough.
+ * Sets c->delay_ms. Returns false, changing nothing, when none is left. */
+static bool next_candidate(struct llm_call *c, int status, uint64_t retry_after_ms)
+{
+	const struct policy *p = c->ctx->p;
+	const struct policy_backoff *b;
+	bool limited = status == 429, ra_ok;
+	int t;
 	uint32_t i;
 
-	if (retry && c->retries_left) {
+	c->delay_ms = 0;
+	if (!c->provider)
+		return false;
+	b = &c->provider->backoff;
+	ra_ok = retry_after_ms <= b->retry_after_max_ms;
+	if (!limited && ra_ok && c->retries_left && retry_budget_take(c)) {
 		c->retries_left--;
+		c->delay_ms = backoff_ms(b, c->attempt++);
+		if (retry_after_ms > c->delay_ms)
+			c->delay_ms = retry_after_ms;
+		return true;
+	}
+	t = c->pmodel ? pick_target(c, c->pmodel, c->tried, false) : -1;
+	if (t >= 0) {
+		set_target(c, c->pmodel, (uint32_t)t);
 		return true;
 	}
 	for (i = c->fb_next; c->first && i < c->first->n_fallback; i++) {
-		m = policy_model_find(p, c->first->fallback[i]);
-		pv = m ? policy_provider_find(p, m->provider) : NULL;
-		if (!m || !pv || !llm_model_allowed(c, m->name) || !provider_speaks(pv->type, c->ep))
+		const struct policy_model *m = policy_model_find(p, c->first->fallback[i]);
+
+		if (!m || !llm_model_allowed(c, m->name))
 			continue;
-		if (c->provider_down && c->provider_down(c->down_arg, (uint32_t)(pv - p->providers)))
+		t = pick_target(c, m, 0, false);
+		if (t < 0)
 			continue;
 		c->fb_next = i + 1;
-		c->pmodel = m;
-		c->provider = pv;
-		c->upstream_model = m->upstream ? m->upstream : m->name;
-		snprintf(c->model, sizeof(c->model), "%s", m->name);
-		c->retries_left = pv->retries;
+		c->tried = 0;
+		set_target(c, m, (uint32_t)t);
+		return true;
+	}
+	if (limited && retry_after_ms && ra_ok && c->retries_left && retry_budget_take(c)) {
+		/* Nothing else: wait as the provider asked. */
+		c->retries_left--;
+		c->attempt++;
+		c->delay_ms = retry_after_ms;
 		return true;
 	}
 	return false;
 }
 
-bool llm_call_next(struct llm_call *c, int status, struct llm_out *out)
+bool llm_call_next(struct llm_call *c, int status, uint64_t retry_after_ms, struct llm_out *out)
 {
 	const struct policy *p = c->ctx->p;
-	bool retry = status != 429;
 	int err;
 
 	if (!out) {
-		/* A dry run on a copy: nothing of c changes. */
+		/* A dry run on a copy: nothing of c changes (but a retry token,
+		 * which the real call then finds spent: give it back). */
 		struct llm_call tmp = *c;
+		bool ok;
 
-		return next_candidate(&tmp, retry);
+		tmp.dry = true;
+		ok = next_candidate(&tmp, status, retry_after_ms);
+
+		if (ok && tmp.retries_left < c->retries_left && tmp.provider == c->provider)
+			atomic_fetch_add_explicit(&pstate(c, c->provider)->retry_milli, 1000,
+						  memory_order_relaxed);
+		return ok;
 	}
 	memset(out, 0, sizeof(*out));
-	if (!next_candidate(c, retry))
+	if (!next_candidate(c, status, retry_after_ms))
 		return false;
 	c->fallbacks++;
 	c->usage = (struct llm_usage){ 0 };
 	c->usage_injected = false;
 	out->provider = (uint32_t)(c->provider - p->providers);
+	out->delay_ms = c->delay_ms;
 	if (c->provider->type == POLICY_PROVIDER_ECHO) {
 		llm_echo(c, &c->doc, out);
 		return true;
@@ -531,6 +720,21 @@ bool llm_call_next(struct llm_call *c, int status, struct llm_out *out)
 	}
 	out->act = LLM_ACT_FORWARD;
 	return true;
+}
+
+void llm_call_latency(struct llm_call *c, uint64_t us)
+{
+	struct llm_pstate *ps;
+	uint64_t old;
+
+	if (!c || !c->provider)
+		return;
+	ps = pstate(c, c->provider);
+	old = atomic_load_explicit(&ps->ewma_us, memory_order_relaxed);
+	/* A moving average over about 8 answers; races between workers only
+	 * lose a sample. */
+	atomic_store_explicit(&ps->ewma_us, old ? old - old / 8 + us / 8 : (us ? us : 1),
+			      memory_order_relaxed);
 }
 
 /* Limits and budgets before the call, on the estimate: 429 with
@@ -634,7 +838,8 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	const struct policy *p = c->ctx->p;
 	struct json_doc *doc = &c->doc;
 	char msg[256];
-	int err;
+	uint32_t r;
+	int err, t;
 
 	if (c->route[0])
 		buf_printf(&out->headers, SIZE_MAX,
@@ -649,22 +854,31 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 		local_error(c, out, 404, etype(c, "invalid_request_error", "not_found_error"), msg);
 		return;
 	}
-	c->provider = policy_provider_find(p, c->pmodel->provider);
-	c->upstream_model = c->pmodel->upstream ? c->pmodel->upstream : c->pmodel->name;
-	if (!c->provider || !provider_speaks(c->provider->type, c->ep)) {
-		snprintf(msg, sizeof(msg), "model '%.100s' (provider type %s) is not served on this "
-			 "endpoint by this build", c->model,
-			 c->provider ? policy_provider_type_name(c->provider->type) : "?");
-		local_error(c, out, 501, etype(c, "invalid_request_error", "api_error"), msg);
-		return;
-	}
 	c->first = c->pmodel;
-	c->retries_left = c->provider->retries;
-	if (c->provider_down &&
-	    c->provider_down(c->down_arg, (uint32_t)(c->provider - p->providers)) &&
-	    next_candidate(c, false)) {
-		/* Its circuit is open: straight to the first usable fallback. */
-		c->fallbacks++;
+	t = pick_target(c, c->pmodel, 0, false);
+	if (t < 0) {
+		/* Every target's circuit is open: the first usable fallback, or
+		 * (none) a target all the same. */
+		t = pick_target(c, c->pmodel, 0, true);
+		if (t < 0) {
+			const struct policy_provider *pv = policy_provider_find(p, c->pmodel->provider);
+
+			snprintf(msg, sizeof(msg), "model '%.100s' (provider type %s) is not served on "
+				 "this endpoint by this build", c->model,
+				 pv ? policy_provider_type_name(pv->type) : "?");
+			local_error(c, out, 501, etype(c, "invalid_request_error", "api_error"), msg);
+			return;
+		}
+		set_target(c, c->pmodel, (uint32_t)t);
+		c->tried = (1u << (c->pmodel->n_targets + 1)) - 1;	/* all down */
+		r = c->retries_left;
+		c->retries_left = 0;	/* to the fallbacks, not a retry */
+		if (next_candidate(c, 0, 0))
+			c->fallbacks++;
+		else
+			c->retries_left = r;
+	} else {
+		set_target(c, c->pmodel, (uint32_t)t);
 	}
 	err = llm_guard(c, doc, &c->redacted);
 	if (err < 0) {
@@ -755,25 +969,6 @@ void llm_out_fini(struct llm_out *out)
 	buf_free(&out->body);
 	buf_free(&out->req);
 	buf_free(&out->headers);
-}
-
-/* Script-aware estimate (docs/llm.md): ASCII text runs about 4 bytes per
- * token; each character outside ASCII (CJK, Cyrillic, ...) is close to a
- * token of its own, so it counts as one. */
-uint64_t llm_estimate_tokens(const char *p, size_t n)
-{
-	uint64_t ascii = 0, other = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
-
-		if (ch < 0x80)
-			ascii++;
-		else if ((ch & 0xc0) != 0x80)
-			other++;	/* a lead byte: one character */
-	}
-	return (ascii + 3) / 4 + other;
 }
 
 const char *llm_call_provider(const struct llm_call *c)

@@ -84,6 +84,7 @@ struct llm_out {
 	struct buf req;		/* FORWARD: the whole upstream request */
 	struct buf headers;	/* extra response fields, "Name: value\r\n" */
 	uint32_t provider;	/* FORWARD: index in policy->providers */
+	uint64_t delay_ms;	/* llm_call_next(): wait this long before sending */
 };
 
 struct llm_call;
@@ -95,14 +96,20 @@ void llm_out_fini(struct llm_out *out);
 /* After LLM_ACT_EMBED: the endpoint's answer body (NULL when it failed or
  * timed out: the local decision stands); fills `out` as llm_call_new(). */
 void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct llm_out *out);
-/* The provider failed (an answer with `status`, or no answer: status 502
- * or 504). With `out` NULL: whether another attempt is left. Otherwise
- * the next attempt — the same model again while its provider has retries
- * (not after a 429), then the model's fallbacks in order, skipping those
- * the caller may not use, that cannot serve the endpoint, or whose
- * provider's circuit is open — into `out` (FORWARD, or LOCAL for echo);
- * false when none is left. */
-bool llm_call_next(struct llm_call *c, int status, struct llm_out *out);
+/* The provider failed (an answer with `status` and its Retry-After in ms,
+ * 0 for none; or no answer: status 502 or 504). With `out` NULL: whether
+ * another attempt is left. Otherwise the next attempt into `out`
+ * (FORWARD, or LOCAL for echo; out->delay_ms the wait before sending it):
+ * the same target again while its provider has retries and retry budget
+ * (after a jittered backoff, or the Retry-After when longer and not over
+ * the provider's retry_after_max; never first after a 429), then the
+ * model's other targets, then its fallbacks in order — skipping those the
+ * caller may not use, that cannot serve the endpoint, or whose provider's
+ * circuit is open. False when none is left. */
+bool llm_call_next(struct llm_call *c, int status, uint64_t retry_after_ms, struct llm_out *out);
+/* The provider's answer head came `us` after the request was sent: feeds
+ * least-latency balancing. */
+void llm_call_latency(struct llm_call *c, uint64_t us);
 
 /* How long the embeddings call may take, in ms. */
 uint64_t llm_embed_timeout_ms(const struct llm_ctx *ctx);

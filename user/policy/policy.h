@@ -273,6 +273,15 @@ enum policy_provider_type {
 	POLICY_PROVIDER_ECHO,			/* built in, deterministic */
 };
 
+/* How a provider's failed calls are retried (docs/llm.md, "Retries"). */
+struct policy_backoff {
+	uint64_t base_ms;		/* the first retry waits up to this (full jitter) */
+	uint64_t max_ms;		/* the exponential's cap */
+	uint64_t retry_after_max_ms;	/* the longest Retry-After waited for */
+	double budget_ratio;		/* retries per first attempt, on average */
+	uint32_t budget_min;		/* retries always allowed (the bucket's size) */
+};
+
 struct policy_provider {
 	const char *name;
 	enum policy_provider_type type;
@@ -287,6 +296,7 @@ struct policy_provider {
 	uint32_t max_connections;
 	uint32_t retries;
 	struct policy_health circuit;
+	struct policy_backoff backoff;
 	struct policy_loc loc;
 };
 
@@ -296,10 +306,27 @@ struct policy_price {
 	double cached_input;	/* per million cached input tokens; <0: as input */
 };
 
+/* Another deployment of a model: the same model at another provider. */
+struct policy_target {
+	const char *provider;
+	const char *upstream;	/* default: the model's upstream */
+	uint32_t weight;
+	struct policy_loc loc;
+};
+
+enum policy_balance {
+	POLICY_BALANCE_WEIGHTED = 0,
+	POLICY_BALANCE_LEAST_LATENCY,
+};
+
 struct policy_model {
 	const char *name;	/* what clients ask for */
 	const char *provider;
 	const char *upstream;	/* the provider's name for it; default: name */
+	uint32_t weight;	/* of provider/upstream among the targets */
+	struct policy_target *targets;	/* more deployments, balanced with the first */
+	uint32_t n_targets;
+	enum policy_balance balance;
 	struct policy_price price;
 	const char **fallback;	/* model names, tried in order */
 	uint32_t n_fallback;

@@ -454,6 +454,26 @@ static const char *const default_base_urls[] = {
 	[POLICY_PROVIDER_ECHO] = NULL,		/* in process */
 };
 
+static const struct pfield backoff_fields[] = {
+	F("base", PT_DURATION, policy_backoff, base_ms, .def = "100ms", RANGE(1, 60000),
+	  DOC("The first retry waits a random time up to this; each later one up to twice as long (full jitter).")),
+	F("max", PT_DURATION, policy_backoff, max_ms, .def = "2s", RANGE(1, 600000),
+	  DOC("Cap on a retry's wait.")),
+	F("retry_after_max", PT_DURATION, policy_backoff, retry_after_max_ms, .def = "5s",
+	  RANGE(0, 600000),
+	  DOC("A 429 or 503 whose `Retry-After` asks for at most this is retried after waiting that long (when no fallback on another provider is left); a longer one is passed to the caller. 0: never wait for one.")),
+	F("budget_ratio", PT_F64, policy_backoff, budget_ratio, .def = "0.2", RANGE(0, 10),
+	  DOC("Retry budget: each call to the provider earns this many retries; a retry spends one. Keeps a failing provider from getting (1 + retries) times its load.")),
+	F("budget_min", PT_U32, policy_backoff, budget_min, .def = "10", RANGE(0, 100000),
+	  DOC("Retries the budget holds at most (and starts with), so a quiet provider can still be retried.")),
+	END,
+};
+
+static const struct pschema backoff_schema = {
+	.name = "backoff", .size = sizeof(struct policy_backoff), .fields = backoff_fields,
+	.doc = "Retry waits and the retry budget.",
+};
+
 static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_provider *p = obj;
@@ -544,6 +564,8 @@ static const struct pfield provider_fields[] = {
 	  DOC("Retries of a failed call (connect errors, timeouts, 5xx; a 429 falls back at once) before falling back.")),
 	OBJ("circuit", policy_provider, circuit, health_schema,
 	    DOC("Circuit breaker: after `fail_threshold` consecutive failures (connect errors, timeouts, 429, 5xx) the provider is skipped for `eject` (a 429's Retry-After, if longer), its models going straight to their fallbacks.")),
+	OBJ("backoff", policy_provider, backoff, backoff_schema,
+	    DOC("How retries of this provider wait, and how many it may take.")),
 	END,
 };
 
@@ -568,6 +590,31 @@ static const struct pschema price_schema = {
 	.doc = "Prices, for cost budgets and metrics.",
 };
 
+static const char *const balance_modes[] = { "weighted", "least_latency", NULL };
+
+static void target_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
+{
+	struct policy_target *t = obj;
+
+	t->loc = policy_node_loc(ctx, n);
+}
+
+static const struct pfield target_fields[] = {
+	F("provider", PT_NAME, policy_target, provider, .required = true, .refs = NS_PROVIDER,
+	  DOC("The provider of this deployment.")),
+	F("upstream", PT_STR, policy_target, upstream,
+	  DOC("Its name for the model; default: the model's `upstream`.")),
+	F("weight", PT_U32, policy_target, weight, .def = "1", RANGE(0, 10000),
+	  DOC("Share of calls under `balance: weighted`; 0 only takes calls when the others fail.")),
+	END,
+};
+
+static const struct pschema target_schema = {
+	.name = "target", .size = sizeof(struct policy_target), .fields = target_fields,
+	.validate = target_validate,
+	.doc = "Another deployment of the model, balanced with the first.",
+};
+
 static void model_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 {
 	struct policy_model *m = obj;
@@ -575,6 +622,21 @@ static void model_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	m->loc = policy_node_loc(ctx, n);
 	if (!m->upstream)
 		m->upstream = m->name;
+	for (uint32_t i = 0; i < m->n_targets; i++) {
+		const yaml_node_t *item = policy_node_item(policy_node_get(n, "targets"), i);
+
+		if (!m->targets[i].upstream)
+			m->targets[i].upstream = m->upstream;
+		if (!strcmp(m->targets[i].provider, m->provider) &&
+		    !strcmp(m->targets[i].upstream, m->upstream))
+			policy_ctx_error(ctx, item, "model '%s': target %u is the model's own provider '%s' and upstream '%s' again",
+				   m->name, i, m->provider, m->upstream);
+		for (uint32_t j = 0; j < i; j++)
+			if (!strcmp(m->targets[i].provider, m->targets[j].provider) &&
+			    !strcmp(m->targets[i].upstream, m->targets[j].upstream))
+				policy_ctx_error(ctx, item, "model '%s' lists target '%s' (upstream '%s') twice",
+					   m->name, m->targets[i].provider, m->targets[i].upstream);
+	}
 	for (uint32_t i = 0; i < m->n_fallback; i++) {
 		const yaml_node_t *item = policy_node_item(policy_node_get(n, "fallback"), i);
 
@@ -595,6 +657,12 @@ static const struct pfield model_fields[] = {
 	  DOC("The provider that serves it.")),
 	F("upstream", PT_STR, policy_model, upstream,
 	  DOC("The provider's name for the model (e.g. a Bedrock model id or an Azure deployment); default: `name`.")),
+	F("weight", PT_U32, policy_model, weight, .def = "1", RANGE(0, 10000),
+	  DOC("Share of calls `provider` takes among the `targets` under `balance: weighted`.")),
+	LIST("targets", policy_model, targets, policy_target, target_schema, TG_TARGETS_MAX,
+	     DOC("More deployments of the same model (another account, region or provider), balanced with `provider`; when one fails the next is tried before `fallback`.")),
+	ENUM("balance", policy_model, balance, balance_modes, .def = "weighted",
+	     DOC("How a call picks among `provider` and `targets`: `weighted` (random, by weight) or `least_latency` (the lowest moving average of time to the provider's answer head, with one call in 16 spread at random to keep measuring the others).")),
 	OBJ("price", policy_model, price, price_schema, DOC("Prices.")),
 	REFLIST("fallback", policy_model, fallback, NS_MODEL, TG_FALLBACKS_MAX,
 		DOC("Models tried in order when this one fails or its circuit is open.")),

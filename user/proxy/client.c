@@ -41,6 +41,7 @@ struct client {
 	struct pend e;
 	struct ptnode tn;
 	struct ptnode kick;		/* socket-mode TLS: read again soon */
+	struct ptnode backoff;		/* an LLM retry waiting (llm_wait) */
 	struct proxy_cfg *cfg0;		/* at accept: for its listener */
 	struct pcfg_listener *l0;
 	char peer[FWD_ADDR_MAX];
@@ -83,6 +84,10 @@ struct client {
 	bool embedding;			/* waiting for the router's embeddings */
 	bool llm_discard;		/* a failed provider answer, dropped for a retry */
 	int discard_status;
+	uint64_t discard_ra_ms;		/* its Retry-After */
+	bool llm_waiting;		/* llm_wait goes out when `backoff` fires */
+	struct llm_out llm_wait;
+	struct timespec t_sent;		/* the provider request went out */
 	struct buf ebody;		/* their answer */
 	int estatus;
 	enum llm_resp_mode llm_mode;
@@ -101,6 +106,11 @@ struct client *client_of_timer(struct ptnode *n)
 struct client *client_of_kick(struct ptnode *n)
 {
 	return (struct client *)((char *)n - offsetof(struct client, kick));
+}
+
+struct client *client_of_backoff(struct ptnode *n)
+{
+	return (struct client *)((char *)n - offsetof(struct client, backoff));
 }
 
 static uint64_t us_since(const struct timespec *a, const struct timespec *b)
@@ -157,8 +167,18 @@ static void client_llm_settle(struct client *c)
 			c->t_first.tv_sec ? us_since(&c->t0, &c->t_first) : 0);
 }
 
+static void client_llm_unwait(struct client *c)
+{
+	ptimer_clear(&c->backoff);
+	if (c->llm_waiting) {
+		llm_out_fini(&c->llm_wait);
+		c->llm_waiting = false;
+	}
+}
+
 static void client_llm_end(struct client *c)
 {
+	client_llm_unwait(c);
 	client_llm_settle(c);
 	llm_call_free(c->llm);
 	c->llm = NULL;
@@ -179,6 +199,7 @@ static void client_close(struct client *c)
 	c->closing = true;
 	ptimer_clear(&c->tn);
 	ptimer_clear(&c->kick);
+	client_llm_unwait(c);
 	if (c->up) {
 		uconn_release(c->up, false);
 		c->up = NULL;
@@ -723,17 +744,37 @@ static bool provider_down(void *arg, uint32_t provider)
 }
 
 /* The provider failed before anything reached the client: the next
- * attempt, if the call has one. Returns false when it has none. */
-static bool client_llm_next(struct client *c, int status)
+ * attempt, if the call has one — now, or after its backoff. Returns false
+ * when it has none. */
+static bool client_llm_next(struct client *c, int status, uint64_t retry_after_ms)
 {
 	struct llm_out out;
 
-	if (!c->llm || c->resp_started || !llm_call_next(c->llm, status, &out))
+	if (!c->llm || c->resp_started ||
+	    !llm_call_next(c->llm, status, retry_after_ms, &out))
 		return false;
 	pstat_inc(c->w->st, PS_LLM_FALLBACKS);
 	buf_free(&c->fwd);
+	if (out.delay_ms && out.act == LLM_ACT_FORWARD) {
+		c->llm_wait = out;
+		c->llm_waiting = true;
+		ptimer_set_in(c->w, &c->backoff, PT_BACKOFF, out.delay_ms);
+		return true;
+	}
 	client_llm_act(c, &out);
 	return true;
+}
+
+void client_backoff_done(struct worker *w, struct client *c)
+{
+	struct llm_out out = c->llm_wait;
+
+	(void)w;
+	if (c->closing || !c->llm_waiting)
+		return;
+	c->llm_waiting = false;
+	memset(&c->llm_wait, 0, sizeof(c->llm_wait));
+	client_llm_act(c, &out);
 }
 
 static void client_llm_start(struct client *c)
@@ -825,6 +866,7 @@ static void client_llm_act(struct client *c, struct llm_out *o)
 		return;
 	}
 	c->bytes_in = c->fwd.len;
+	clock_gettime(CLOCK_MONOTONIC, &c->t_sent);
 	uconn_request_sent(c->up);
 }
 
@@ -1277,13 +1319,21 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 	if (m->status == 429 || m->status >= 500) {
 		/* Counted against the provider's circuit, and retried or sent to
 		 * a fallback when the call has one: this answer is dropped. */
+		uint64_t ra = retry_after_ms(m);
+
 		if (c->up)
-			uconn_answer_failed(c->up, m->status == 429 ? retry_after_ms(m) : 0);
-		if (llm_call_next(c->llm, m->status, NULL)) {
+			uconn_answer_failed(c->up, m->status == 429 ? ra : 0);
+		if (llm_call_next(c->llm, m->status, ra, NULL)) {
 			c->llm_discard = true;
 			c->discard_status = m->status;
+			c->discard_ra_ms = ra;
 			return;
 		}
+	} else {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		llm_call_latency(c->llm, us_since(&c->t_sent, &now));
 	}
 
 	c->status = m->status;
@@ -1472,7 +1522,7 @@ void client_resp_done(struct client *c)
 			uconn_release(c->up, true);
 			c->up = NULL;
 		}
-		if (!client_llm_next(c, c->discard_status))
+		if (!client_llm_next(c, c->discard_status, c->discard_ra_ms))
 			client_error(c, 502, "the provider failed and no fallback is left", false);
 		return;
 	}
@@ -1518,7 +1568,7 @@ void client_up_failed(struct client *c, int status, enum pstat why, bool retryab
 		c->llm_discard = false;	/* the dropped answer broke off: go on */
 		status = c->discard_status;
 	}
-	if (!c->resp_started && (!retryable || c->retried) && client_llm_next(c, status))
+	if (!c->resp_started && (!retryable || c->retried) && client_llm_next(c, status, 0))
 		return;
 	if (c->resp_started) {
 		/* Part of the answer is out, or queued: send what is queued, then

@@ -145,6 +145,7 @@ enum ptimer {
 	PT_LINGER,
 	PT_KICK,	/* zero delay: run after this batch of events */
 	PT_EMBED,	/* the router's embeddings call */
+	PT_BACKOFF,	/* an LLM retry's wait; deadlines vary: kept sorted */
 	PT_COUNT,
 };
 
@@ -281,6 +282,7 @@ static inline size_t proxy_out_high(const struct worker *w)
 
 /* worker.c */
 void ptimer_set(struct worker *w, struct ptnode *n, enum ptimer list);
+void ptimer_set_in(struct worker *w, struct ptnode *n, enum ptimer list, uint64_t delay_ms);
 void ptimer_clear(struct ptnode *n);
 uint64_t ptimer_ms(const struct worker *w, const struct proxy_cfg *cfg,
 		   enum ptimer list);
@@ -309,6 +311,8 @@ void client_timeout(struct worker *w, struct client *c, enum ptimer list);
 void client_drain(struct worker *w, struct client *c);
 struct client *client_of_timer(struct ptnode *n);
 struct client *client_of_kick(struct ptnode *n);
+struct client *client_of_backoff(struct ptnode *n);
+void client_backoff_done(struct worker *w, struct client *c);
 void client_kick(struct worker *w, struct client *c);
 /* Upstream → client, from upstream.c */
 void client_resp_head(struct client *c, const struct http1_message *m);

@@ -85,6 +85,23 @@ void ptimer_set(struct worker *w, struct ptnode *n, enum ptimer list)
 	head->prev = n;
 }
 
+/* For lists whose deadlines vary (PT_BACKOFF): inserted in order, from
+ * the back, where a new deadline usually belongs. */
+void ptimer_set_in(struct worker *w, struct ptnode *n, enum ptimer list, uint64_t delay_ms)
+{
+	struct ptnode *head = &w->timers[list], *at = head->prev;
+
+	ptimer_clear(n);
+	n->deadline_ms = w->now_ms + delay_ms;
+	n->list = (uint8_t)list;
+	while (at != head && at->deadline_ms > n->deadline_ms)
+		at = at->prev;
+	n->prev = at;
+	n->next = at->next;
+	at->next->prev = n;
+	at->next = n;
+}
+
 static void timers_init(struct worker *w)
 {
 	int i;
@@ -108,6 +125,8 @@ static void timers_expire(struct worker *w)
 			ptimer_clear(n);
 			if (i == PT_KICK)
 				client_kick(w, client_of_kick(n));
+			else if (i == PT_BACKOFF)
+				client_backoff_done(w, client_of_backoff(n));
 			else if (i == PT_HEADER || i == PT_BODY || i == PT_IDLE || i == PT_LINGER ||
 				 i == PT_EMBED)
 				client_timeout(w, client_of_timer(n), (enum ptimer)i);

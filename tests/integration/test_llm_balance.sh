@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# Reliability of LLM calls end to end, with two provider simulators behind
+# tollgated: weighted and least-latency balancing between the targets of a
+# model, retries after a jittered backoff, Retry-After waited for or passed
+# on, and the retry budget.
+#
+#   BUILD=build bash tests/integration/test_llm_balance.sh
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+
+BUILD=${BUILD:-build}
+TGD=$BUILD/tollgated
+TOLLCTL=$BUILD/tollctl
+SIM=tests/sim/provider-sim.mjs
+
+passed=0 failed=0
+pids=()
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/llm-bal.XXXXXX")
+
+cleanup() {
+	local p
+	for p in "${pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() {
+	failed=$((failed + 1))
+	echo "FAIL - $1"
+	if [ -n "${2-}" ] && [ -f "$2" ]; then sed 's/^/    | /' "$2" | tail -30; fi
+}
+check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what" "${SHOW-}"; fi; }
+finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_sim() {	# NAME: starts a simulator, sets ${NAME}_URL
+	local out=$tmp/$1.out port=
+	node "$SIM" --port 0 >"$out" 2>"$tmp/$1.err" &
+	pids+=($!)
+	for _ in $(seq 50); do
+		port=$(awk 'NR == 1 && $1 == "listening" { print $2 }' "$out")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { fail "simulator $1 starts" "$tmp/$1.err"; finish; }
+	printf -v "${1}_URL" 'http://127.0.0.1:%s' "$port"
+}
+start_sim A
+start_sim B
+
+key=tg-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+hash=$(printf %s "$key" | "$TOLLCTL" key hash | grep -o 'sha256:[0-9a-f]*' | head -1)
+port=$(free_port)
+cat >"$tmp/policy.yaml" <<POLICY
+version: 1
+server:
+  workers: 2
+  timeouts: {upstream_first_byte: 2s}
+listeners:
+  - {name: api, address: 127.0.0.1:$port, auth: api_key, endpoints: [llm, health]}
+tenants:
+  - name: acme
+    keys: [{name: ci, hash: "$hash"}]
+providers:
+  - {name: pa, type: openai_compatible, base_url: "$A_URL/v1", api_key: "\${env:SIM_KEY}", retries: 0}
+  - {name: pb, type: openai_compatible, base_url: "$B_URL/v1", api_key: "\${env:SIM_KEY}", retries: 0}
+  - {name: pr, type: openai_compatible, base_url: "$A_URL/v1", api_key: "\${env:SIM_KEY}", retries: 2,
+     backoff: {base: 50ms, max: 200ms}, circuit: {fail_threshold: 100}}
+  - {name: pbud, type: openai_compatible, base_url: "$B_URL/v1", api_key: "\${env:SIM_KEY}", retries: 3,
+     backoff: {base: 1ms, max: 1ms, budget_min: 2, budget_ratio: 0}, circuit: {fail_threshold: 100}}
+models:
+  - {name: w, provider: pa, upstream: gpt-4o-mini, weight: 3, targets: [{provider: pb, weight: 1}]}
+  - {name: ll, provider: pa, upstream: gpt-4o-mini, balance: least_latency, targets: [{provider: pb}]}
+  - {name: r, provider: pr, upstream: gpt-4o-mini}
+  - {name: bud, provider: pbud, upstream: gpt-4o-mini}
+POLICY
+SIM_KEY=sk-sim-openai "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw.log" &
+pids+=($!)
+for _ in $(seq 50); do
+	grep -q "listening on" "$tmp/gw.log" 2>/dev/null && break
+	sleep 0.1
+done
+GW=http://127.0.0.1:$port
+check "tollgated starts with targets, balance and backoff in the policy" grep -q "listening on" "$tmp/gw.log"
+
+# One call; prints "status provider ms".
+call() {
+	local t0 t1
+	t0=$(date +%s%N)
+	curl -s -o "$tmp/body" -D "$tmp/head" -w '%{http_code}' -H "Authorization: Bearer $key" \
+		-H 'content-type: application/json' \
+		-d "{\"model\":\"$1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}" \
+		"$GW/v1/chat/completions" >"$tmp/code"
+	t1=$(date +%s%N)
+	echo "$(cat "$tmp/code") $(tr -d '\r' <"$tmp/head" | awk -F': ' 'tolower($1) == "x-tollgate-provider" { print $2 }') $(((t1 - t0) / 1000000))"
+}
+fault() {	# URL MODE COUNT [RETRY_AFTER]
+	curl -s -o /dev/null -X POST -H 'content-type: application/json' \
+		-d "{\"provider\":\"openai\",\"mode\":\"$2\",\"count\":$3${4:+,\"retry_after\":$4}}" "$1/_sim/faults"
+}
+sim_calls() { curl -s "$1/_sim/log" | grep -c '"path":"/v1/chat/completions"'; }
+
+# ---- weighted ---------------------------------------------------------------------------------
+for _ in $(seq 200); do call w; done >"$tmp/w.txt"
+na=$(grep -c '^200 pa ' "$tmp/w.txt")
+nb=$(grep -c '^200 pb ' "$tmp/w.txt")
+check "weighted 3:1 — all 200 calls answered ($na by pa, $nb by pb)" test $((na + nb)) -eq 200
+check "weighted 3:1 — pa's share is 3/4 within ±10% ($na of 200)" test "$na" -ge 130 -a "$na" -le 170
+
+# ---- least latency ----------------------------------------------------------------------------
+fault "$A_URL" slow:150 1000
+for _ in $(seq 20); do call ll; done >/dev/null	# both get measured
+for _ in $(seq 60); do call ll; done >"$tmp/ll.txt"
+nb=$(grep -c '^200 pb ' "$tmp/ll.txt")
+na=$(grep -c '^200 pa ' "$tmp/ll.txt")
+check "least_latency — the fast target takes most calls ($nb of 60 to pb, $na to the slow pa)" \
+	test "$nb" -ge 48 -a $((na + nb)) -eq 60
+curl -s -o /dev/null -X DELETE "$A_URL/_sim/faults"
+
+# ---- retries with backoff -----------------------------------------------------------------------
+before=$(sim_calls "$A_URL")
+fault "$A_URL" 500 2
+read -r code prov ms <<<"$(call r)"
+after=$(sim_calls "$A_URL")
+check "two 500s then an answer: retried twice after a backoff ($code by $prov in $ms ms, $((after - before)) calls)" \
+	test "$code" = 200 -a $((after - before)) -eq 3 -a "$ms" -lt 1500
+
+fault "$A_URL" 429 1 1
+read -r code prov ms <<<"$(call r)"
+check "a 429 with Retry-After: 1 and no fallback is waited out, then answered ($code in $ms ms)" \
+	test "$code" = 200 -a "$ms" -ge 950
+fault "$A_URL" 429 1 30
+read -r code prov ms <<<"$(call r)"
+check "a 429 asking for 30 s (over retry_after_max) goes to the caller at once ($code in $ms ms)" \
+	test "$code" = 429 -a "$ms" -lt 900
+check "... with the provider's Retry-After" grep -qi '^retry-after: 30' "$tmp/head"
+curl -s -o /dev/null -X DELETE "$A_URL/_sim/faults"
+
+# ---- the retry budget -------------------------------------------------------------------------
+before=$(sim_calls "$B_URL")
+fault "$B_URL" 500 100
+read -r code1 _ _ <<<"$(call bud)"
+mid=$(sim_calls "$B_URL")
+read -r code2 _ _ <<<"$(call bud)"
+after=$(sim_calls "$B_URL")
+check "the retry budget (2, earning nothing) allows 2 retries: the first call asks 3 times ($((mid - before)))" \
+	test $((mid - before)) -eq 3 -a "$code1" = 500
+check "... and the next call, the budget spent, asks once ($((after - mid)))" \
+	test $((after - mid)) -eq 1 -a "$code2" = 500
+curl -s -o /dev/null -X DELETE "$B_URL/_sim/faults"
+
+check "no crash or sanitizer report in the gateway's log" bash -c "! grep -q 'AddressSanitizer\|runtime error' '$tmp/gw.log'"
+finish
