@@ -203,6 +203,8 @@ static const char *tgd_auth_name(enum policy_auth auth)
 		return "api_key";
 	case POLICY_AUTH_NONE:
 		return "none";
+	case POLICY_AUTH_JWT:
+		return "jwt";
 	}
 	return "unknown";
 }

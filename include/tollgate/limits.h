@@ -304,4 +304,26 @@
 #define TG_LLM_CACHE_BUCKETS_MIN	64
 #define TG_LLM_CACHE_BUCKETS_START_MAX	(1u << 20)
 
+/* ---- JWT bearer tokens (user/llm/jwt.h) ---------------------------------- */
+
+/* A bearer token longer than this is refused before it is decoded; IdP
+ * access tokens are 1-2 KB. */
+#define TG_JWT_TOKEN_MAX		(8u << 10)
+/* Bytes of the sub claim and of a key id (header kid, JWKS kid) kept;
+ * longer ones are refused. The tenant claim is bounded by TG_NAME_MAX. */
+#define TG_JWT_CLAIM_MAX		256
+#define TG_JWT_KID_MAX			256
+/* A JWKS file, its entries, and the keys kept from it. Without a kid a
+ * token is tried against every key of its alg, so the kept keys also bound
+ * the work one forged token costs. */
+#define TG_JWKS_FILE_MAX		(1u << 20)
+#define TG_JWKS_ENTRIES_MAX		256
+#define TG_JWT_KEYS_MAX			32
+/* RSA moduli (bits) and HMAC secrets (bytes) accepted; RFC 7518 §3.3 and
+ * §3.2 set the minimums, the maximums bound the cost of one verification. */
+#define TG_JWT_RSA_BITS_MIN		2048
+#define TG_JWT_RSA_BITS_MAX		8192
+#define TG_JWT_HMAC_KEY_MIN		32
+#define TG_JWT_HMAC_KEY_MAX		512
+
 #endif /* TOLLGATE_LIMITS_H */

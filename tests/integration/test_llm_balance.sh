@@ -11,53 +11,14 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 BUILD=${BUILD:-build}
-TGD=$BUILD/tollgated
-TOLLCTL=$BUILD/tollctl
-SIM=tests/sim/provider-sim.mjs
+. tests/integration/llm_lib.sh
+llm_lib_init llm-bal
 
-passed=0 failed=0
-pids=()
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/llm-bal.XXXXXX")
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL - $1"
-	if [ -n "${2-}" ] && [ -f "$2" ]; then sed 's/^/    | /' "$2" | tail -30; fi
-}
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what" "${SHOW-}"; fi; }
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-start_sim() {	# NAME: starts a simulator, sets ${NAME}_URL
-	local out=$tmp/$1.out port=
-	node "$SIM" --port 0 >"$out" 2>"$tmp/$1.err" &
-	pids+=($!)
-	for _ in $(seq 50); do
-		port=$(awk 'NR == 1 && $1 == "listening" { print $2 }' "$out")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { fail "simulator $1 starts" "$tmp/$1.err"; finish; }
-	printf -v "${1}_URL" 'http://127.0.0.1:%s' "$port"
-}
 start_sim A
 start_sim B
 
-key=tg-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-hash=$(printf %s "$key" | "$TOLLCTL" key hash | grep -o 'sha256:[0-9a-f]*' | head -1)
+new_key key
+hash=$key_hash
 port=$(free_port)
 cat >"$tmp/policy.yaml" <<POLICY
 version: 1
@@ -84,10 +45,7 @@ models:
 POLICY
 SIM_KEY=sk-sim-openai "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw.log" &
 pids+=($!)
-for _ in $(seq 50); do
-	grep -q "listening on" "$tmp/gw.log" 2>/dev/null && break
-	sleep 0.1
-done
+wait_listening "$tmp/gw.log"
 GW=http://127.0.0.1:$port
 check "tollgated starts with targets, balance and backoff in the policy" grep -q "listening on" "$tmp/gw.log"
 
@@ -157,5 +115,5 @@ check "... and the next call, the budget spent, asks once ($((after - mid)))" \
 	test $((after - mid)) -eq 1 -a "$code2" = 500
 curl -s -o /dev/null -X DELETE "$B_URL/_sim/faults"
 
-check "no crash or sanitizer report in the gateway's log" bash -c "! grep -q 'AddressSanitizer\|runtime error' '$tmp/gw.log'"
+check "no crash or sanitizer report in the gateway's log" no_sanitizer_report "$tmp/gw.log"
 finish

@@ -12,6 +12,7 @@
 #include "http/sse.h"
 #include "llm/budget.h"
 #include "llm/llm.h"
+#include "llm/xlate.h"
 #include "tollgate/limits.h"
 
 struct llm_keyent {
@@ -40,6 +41,13 @@ struct llm_ctx {
 	uint32_t n_keys;
 	const struct policy_tenant *default_tenant;
 	struct llm_pstate *pstate;	/* per policy provider */
+	struct llm_cache *cache;	/* NULL: cache.enabled is off */
+};
+
+enum llm_cache_state {
+	LLM_CACHE_NONE = 0,	/* not looked up */
+	LLM_CACHE_MISS,
+	LLM_CACHE_HIT,
 };
 
 struct llm_usage {
@@ -62,6 +70,17 @@ struct llm_call {
 	char model_req[TG_NAME_MAX * 4];	/* as asked, before routing */
 	struct buf redacted;			/* the body after redaction */
 	char anthropic_version[32];
+	bool cc_no_cache, cc_no_store;	/* the request's Cache-Control */
+	/* the response cache */
+	uint8_t cache_key[32];
+	enum llm_cache_state cache_state;
+	bool cache_store;		/* store the answer under cache_key */
+	/* translation: the provider speaks another format than the caller */
+	bool xlate;
+	enum xl_dialect xl_to;		/* the provider's */
+	char xl_err[200];		/* why a request could not be translated */
+	struct xl_stream *xs;		/* a translated stream */
+	struct buf xout;		/* what it produced, for the stream reader */
 	bool stream;
 	bool usage_injected;	/* we asked for usage: strip it on the way back */
 	bool auth_failed;
@@ -120,6 +139,13 @@ struct llm_call {
 };
 
 const char *llm_endpoint_suffix(enum llm_endpoint ep);
+/* The wire format of a provider type, and of a front door (chat completions:
+ * OpenAI; messages: Anthropic). */
+enum xl_dialect llm_provider_dialect(enum policy_provider_type t);
+static inline enum xl_dialect llm_caller_dialect(enum llm_endpoint ep)
+{
+	return ep == LLM_EP_MESSAGES ? XL_ANTHROPIC : XL_OPENAI;
+}
 /* Whether a provider type can serve the front door (translating if need be). */
 bool llm_provider_speaks(enum policy_provider_type t, enum llm_endpoint ep);
 bool llm_model_allowed(const struct llm_call *c, const char *model);
@@ -145,5 +171,8 @@ int llm_embed_request(struct llm_call *c, struct buf *req);
 /* The embeddings answer (NULL: failed or late: the local decision stands). */
 void llm_embed_choose(struct llm_call *c, const char *body, size_t len);
 void llm_echo(struct llm_call *c, const struct json_doc *doc, struct llm_out *out);
+uint64_t llm_now_ms(void);
+/* The answer the caller gets, for the cache when the call may be stored. */
+void llm_cache_offer(struct llm_call *c, const char *body, size_t len);
 
 #endif /* TOLLGATE_LLM_INTERNAL_H */

@@ -19,7 +19,9 @@
 #include "guard/guard.h"
 #include "obs/audit.h"
 #include "obs/genai.h"
+#include "llm/cache.h"
 #include "llm/internal.h"
+#include "llm/sigv4.h"
 
 /* ---- endpoints ------------------------------------------------------------------ */
 
@@ -139,6 +141,17 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 			    (int64_t)p->providers[i].backoff.budget_min * 1000);
 	if (p->default_tenant)
 		ctx->default_tenant = policy_tenant_find(p, p->default_tenant);
+	if (p->cache.enabled) {
+		ctx->cache = llm_cache_new(p->cache.max_bytes, p->cache.max_entry_bytes);
+		if (!ctx->cache) {
+			snprintf(err, errlen, "cache: max_bytes %llu cannot hold an entry",
+				 (unsigned long long)p->cache.max_bytes);
+			llm_ctx_free(ctx);
+			errno = EINVAL;
+			return NULL;
+		}
+		llm_cache_set_max_entries(ctx->cache, p->cache.max_entries);
+	}
 	n = (uint32_t)llm_govern_init(ctx, err, errlen);
 	if ((int)n < 0) {
 		int e = -(int)n;
@@ -156,11 +169,17 @@ out_nomem:
 	return NULL;
 }
 
+struct llm_cache *llm_ctx_cache(const struct llm_ctx *ctx)
+{
+	return ctx ? ctx->cache : NULL;
+}
+
 void llm_ctx_free(struct llm_ctx *ctx)
 {
 	if (!ctx)
 		return;
 	llm_govern_fini(ctx);
+	llm_cache_free(ctx->cache);
 	free(ctx->pstate);
 	free(ctx->keys);
 	free(ctx);
@@ -389,52 +408,162 @@ static int rewrite_body(struct llm_call *c, const struct json_doc *doc, struct b
 	return err;
 }
 
-/* The request for an OpenAI-style or Anthropic provider: request line,
- * Host, the provider's credentials, our framing, the rewritten body. */
+/* The wire format a provider type speaks. */
+enum xl_dialect llm_provider_dialect(enum policy_provider_type t)
+{
+	switch (t) {
+	case POLICY_PROVIDER_ANTHROPIC: return XL_ANTHROPIC;
+	case POLICY_PROVIDER_GEMINI: return XL_GEMINI;
+	case POLICY_PROVIDER_BEDROCK: return XL_BEDROCK;
+	default: return XL_OPENAI;
+	}
+}
+
+/* The request body for the provider: ours rewritten (the model, usage
+ * asked for), or translated into the provider's format. */
+static int provider_body(struct llm_call *c, const struct json_doc *doc, struct buf *body)
+{
+	struct json_value so, iu;
+	bool want_usage = false;
+	char err[200];
+	int r;
+
+	c->xlate = false;
+	if (llm_provider_dialect(c->provider->type) == llm_caller_dialect(c->ep) ||
+	    (c->ep != LLM_EP_CHAT && c->ep != LLM_EP_MESSAGES))
+		return rewrite_body(c, doc, body);
+	c->xlate = true;
+	c->xl_to = llm_provider_dialect(c->provider->type);
+	if (c->ep == LLM_EP_CHAT && c->stream) {
+		/* A translated stream always ends with a usage chunk; one the
+		 * caller did not ask for is dropped on the way back. */
+		if (json_find(doc, "stream_options", &so) == 0 && so.kind == JSON_K_OBJECT &&
+		    json_obj_find(&so, "include_usage", 13, &iu) == 0)
+			json_get_bool(&iu, &want_usage);
+		c->usage_injected = !want_usage;
+	}
+	err[0] = '\0';
+	r = xl_request(llm_caller_dialect(c->ep), c->xl_to, doc->buf, doc->len, c->upstream_model,
+		       c->stream, body, err, sizeof(err));
+	if (r == -EINVAL)
+		snprintf(c->xl_err, sizeof(c->xl_err), "%s", err[0] ? err :
+			 "the request cannot be translated for this provider");
+	return r;
+}
+
+/* Bedrock: the path names the model (URI-encoded: its ':' becomes %3A)
+ * and the request is signed (SigV4, service "bedrock"). */
+static int bedrock_head(struct llm_call *c, const struct policy_url *u, const struct buf *body,
+			struct buf *req)
+{
+	const struct policy_provider *pv = c->provider;
+	const char *id = secret(pv->access_key_id), *sk = secret(pv->secret_access_key);
+	struct sigv4_signer *sg;
+	struct sigv4_creds cr;
+	struct sigv4_request r;
+	char path[TG_NAME_MAX * 4 + 64], host[300], sig[1024];
+	size_t n, hl, sl;
+	int err;
+
+	if (!id || !sk)
+		return -ENOKEY;
+	memcpy(path, "/model/", 7);
+	n = 7 + sigv4_uri_encode(path + 7, sizeof(path) - 40, c->upstream_model,
+				 strlen(c->upstream_model), false);
+	if (n > sizeof(path) - 40)
+		return -E2BIG;
+	n += (size_t)snprintf(path + n, sizeof(path) - n, c->stream ? "/converse-stream" : "/converse");
+	if ((u->tls && u->port == 443) || (!u->tls && u->port == 80))
+		hl = (size_t)snprintf(host, sizeof(host), "%s", u->host);
+	else
+		hl = (size_t)snprintf(host, sizeof(host), "%s:%u", u->host, u->port);
+	cr = (struct sigv4_creds){
+		.access_key_id = { id, strlen(id) }, .secret_access_key = { sk, strlen(sk) },
+		.region = { pv->region, strlen(pv->region) }, .service = { "bedrock", 7 },
+	};
+	r = (struct sigv4_request){
+		.method = { "POST", 4 }, .path = { path, n }, .query = { "", 0 },
+		.host = { host, hl }, .content_type = { "application/json", 16 },
+		.body = body->p, .body_len = body->len, .when = time(NULL),
+	};
+	sg = malloc(sizeof(*sg));	/* large (it carries its buffers) */
+	if (!sg)
+		return -ENOMEM;
+	err = sigv4_signer_init(sg, &cr);
+	if (!err)
+		err = sigv4_sign(sg, &r, sig, sizeof(sig), &sl);
+	sigv4_signer_fini(sg);
+	free(sg);
+	if (err)
+		return err;
+	return buf_printf(req, SIZE_MAX, "POST %.*s HTTP/1.1\r\nHost: %s\r\n%.*s", (int)n, path,
+			  host, (int)sl, sig);
+}
+
+/* The request for the provider: request line, Host, the provider's
+ * credentials, our framing, the body (rewritten or translated). */
 static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_out *out)
 {
 	const struct policy_provider *pv = c->provider;
 	const bool azure = pv->type == POLICY_PROVIDER_AZURE_OPENAI;
 	const bool anthropic = pv->type == POLICY_PROVIDER_ANTHROPIC;
+	const bool gemini = pv->type == POLICY_PROVIDER_GEMINI;
+	const bool bedrock = pv->type == POLICY_PROVIDER_BEDROCK;
 	struct policy_url u;
 	const char *key = secret(pv->api_key);
+	const char *suffix = llm_endpoint_suffix(c->ep);
 	struct buf body = { 0 };
 	size_t plen;
 	int err;
 
 	if (!llm_provider_url(pv, &u))
 		return -EDESTADDRREQ;
-	if ((pv->api_key || anthropic) && !key)
+	if ((pv->api_key || anthropic || gemini) && !key)
 		return -ENOKEY;
-	err = rewrite_body(c, doc, &body);
+	err = provider_body(c, doc, &body);
 	if (err)
 		goto out_free;
+	if (c->xlate && c->xl_to == XL_OPENAI)
+		suffix = "/chat/completions";
+	else if (c->xlate && c->xl_to == XL_ANTHROPIC)
+		suffix = "/messages";
 	/* base_url "https://api.openai.com/v1" + "/chat/completions" */
 	plen = strlen(u.path);
 	while (plen && u.path[plen - 1] == '/')
 		plen--;
-	if (azure)
+	if (bedrock)
+		err = bedrock_head(c, &u, &body, &out->req);
+	else if (gemini)
+		err = buf_printf(&out->req, SIZE_MAX, "POST %.*s/models/%s:%s HTTP/1.1\r\n", (int)plen,
+				 u.path, c->upstream_model,
+				 c->stream ? "streamGenerateContent?alt=sse" : "generateContent");
+	else if (azure)
 		err = buf_printf(&out->req, SIZE_MAX,
 				 "POST %.*s/openai/deployments/%s%s?api-version=%s HTTP/1.1\r\n",
-				 (int)plen, u.path, c->upstream_model, llm_endpoint_suffix(c->ep),
+				 (int)plen, u.path, c->upstream_model, suffix,
 				 pv->api_version ? pv->api_version : "2024-10-21");
 	else
 		err = buf_printf(&out->req, SIZE_MAX, "POST %.*s%s HTTP/1.1\r\n", (int)plen,
-				 u.path, llm_endpoint_suffix(c->ep));
+				 u.path, suffix);
 	if (err)
 		goto out_free;
-	host_field(&out->req, &u);
+	if (!bedrock)
+		host_field(&out->req, &u);
 	if (anthropic)
 		buf_printf(&out->req, SIZE_MAX, "x-api-key: %s\r\nanthropic-version: %s\r\n",
 			   key, c->anthropic_version);
+	else if (gemini)
+		buf_printf(&out->req, SIZE_MAX, "x-goog-api-key: %s\r\n", key);
 	else if (key && azure)
 		buf_printf(&out->req, SIZE_MAX, "api-key: %s\r\n", key);
-	else if (key)
+	else if (key && !bedrock)
 		buf_printf(&out->req, SIZE_MAX, "Authorization: Bearer %s\r\n", key);
 	err = buf_printf(&out->req, SIZE_MAX,
 			 "Content-Type: application/json\r\nAccept: %s\r\n"
 			 "User-Agent: tollgate\r\nx-request-id: %s\r\nContent-Length: %zu\r\n\r\n",
-			 c->stream ? "text/event-stream" : "application/json", c->rid, body.len);
+			 !c->stream ? "application/json" :
+			 bedrock ? "application/vnd.amazon.eventstream" : "text/event-stream",
+			 c->rid, body.len);
 	if (!err)
 		err = buf_append(&out->req, body.p, body.len, SIZE_MAX);
 out_free:
@@ -458,17 +587,17 @@ static void header_value(const struct http1_message *m, const char *name,
 		}
 }
 
-/* Which front doors a provider type serves without translation. */
+/* Which front doors a provider type serves. */
 bool llm_provider_speaks(enum policy_provider_type t, enum llm_endpoint ep)
 {
+	/* Chat completions and messages are translated for every provider. */
+	if (ep == LLM_EP_CHAT || ep == LLM_EP_MESSAGES)
+		return true;
 	switch (t) {
 	case POLICY_PROVIDER_OPENAI:
 	case POLICY_PROVIDER_AZURE_OPENAI:
 	case POLICY_PROVIDER_OPENAI_COMPATIBLE:
-		return ep != LLM_EP_MESSAGES &&
-		       (ep != LLM_EP_RESPONSES || t == POLICY_PROVIDER_OPENAI);
-	case POLICY_PROVIDER_ANTHROPIC:
-		return ep == LLM_EP_MESSAGES;
+		return ep != LLM_EP_RESPONSES || t == POLICY_PROVIDER_OPENAI;
 	case POLICY_PROVIDER_ECHO:
 		return ep != LLM_EP_RESPONSES;
 	default:
@@ -832,6 +961,85 @@ void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct ll
 	take_rest(c, out);
 }
 
+/* ---- the response cache ------------------------------------------------------------------ */
+
+uint64_t llm_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Whether the request's Cache-Control has `directive`. */
+static bool cache_control_has(const struct http1_message *m, const char *directive)
+{
+	size_t i, n = strlen(directive);
+
+	for (i = 0; i < m->n_headers; i++) {
+		const struct http1_header *h = &m->headers[i];
+
+		if (http1_span_eq_nocase(h->name, "cache-control", 13) &&
+		    memmem(h->value.p, h->value.len, directive, n))
+			return true;
+	}
+	return false;
+}
+
+/* An identical earlier call of the same tenant, answered from the cache:
+ * true with `out` the stored answer. Otherwise the call may be stored when
+ * it is answered (c->cache_store). Only whole (non-streamed) answers of
+ * tenants that opted in; `Cache-Control: no-cache` skips the lookup,
+ * `no-store` the storing. The key covers the tenant, the endpoint, the
+ * model the call resolved to (and the Anthropic version) and the body as
+ * the provider would get it (after redaction). */
+static bool cache_lookup(struct llm_call *c, const struct json_doc *doc, struct llm_out *out)
+{
+	struct llm_cache_hit hit = { 0 };
+	char model[sizeof(c->model) + 40];
+
+	if (!c->ctx->cache || !c->tenant || !c->tenant->cache || c->stream ||
+	    c->ep == LLM_EP_MODELS)
+		return false;
+	snprintf(model, sizeof(model), "%s\n%s", c->model, c->anthropic_version);
+	if (llm_cache_key(c->cache_key, c->tenant->name, llm_endpoint_suffix(c->ep), model,
+			  doc->buf, doc->len))
+		return false;
+	c->cache_store = !c->cc_no_store;
+	if (c->cc_no_cache ||
+	    llm_cache_get(c->ctx->cache, c->cache_key, llm_now_ms(), &hit)) {
+		c->cache_state = LLM_CACHE_MISS;
+		buf_free(&hit.body);
+		return false;
+	}
+	c->cache_state = LLM_CACHE_HIT;
+	c->cache_store = false;
+	c->status = 200;
+	out->act = LLM_ACT_LOCAL;
+	out->status = 200;
+	out->ctype = strcmp(hit.content_type, "text/event-stream") ? "application/json" :
+		     "text/event-stream";
+	out->body = hit.body;
+	buf_printf(&out->headers, SIZE_MAX, "x-tollgate-cache: hit\r\nAge: %llu\r\n",
+		   (unsigned long long)(hit.age_ms / 1000));
+	return true;
+}
+
+void llm_cache_offer(struct llm_call *c, const char *body, size_t len)
+{
+	const struct policy *p = c->ctx->p;
+	struct llm_cache_resp r = {
+		.status = 200, .content_type = "application/json", .body = body, .len = len,
+		.tokens_in = c->usage.in, .tokens_out = c->usage.out, .tokens_cached = c->usage.cached,
+	};
+
+	if (!c->cache_store || c->status != 200 || c->mode != LLM_RESP_BUFFER || c->cut)
+		return;
+	c->cache_store = false;
+	llm_cache_put(c->ctx->cache, c->cache_key, &r,
+		      c->tenant->cache_ttl_ms ? c->tenant->cache_ttl_ms : p->cache.ttl_ms, llm_now_ms());
+}
+
 /* After routing: the model, the guard, the limits, then the provider. */
 static void take_rest(struct llm_call *c, struct llm_out *out)
 {
@@ -900,6 +1108,10 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 		return;
 	}
 	out->provider = (uint32_t)(c->provider - p->providers);
+	if (!c->anthropic_version[0])
+		snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
+	if (cache_lookup(c, doc, out))
+		return;
 	if (c->provider->type == POLICY_PROVIDER_ECHO) {
 		llm_echo(c, doc, out);
 		return;
@@ -907,6 +1119,10 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	if (!c->anthropic_version[0])
 		snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
 	err = forward(c, doc, out);
+	if (err == -EINVAL && c->xl_err[0]) {
+		local_error(c, out, 400, "invalid_request_error", c->xl_err);
+		return;
+	}
 	if (err == -ENOKEY) {
 		log_error("provider %s: api_key %s is not set", c->provider->name,
 			  c->provider->api_key ? c->provider->api_key->ref : "(none)");
@@ -936,10 +1152,12 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 	c->provider_down = in->provider_down;
 	c->down_arg = in->down_arg;
 	c->scratch = in->scratch;
+	c->cc_no_cache = cache_control_has(in->msg, "no-cache");
+	c->cc_no_store = cache_control_has(in->msg, "no-store");
 	snprintf(c->rid, sizeof(c->rid), "%s", in->rid);
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
-	if (in->listener->auth == POLICY_AUTH_API_KEY) {
-		const struct llm_keyent *e;
+	if (in->listener->auth != POLICY_AUTH_NONE) {
+		const struct llm_keyent *e = NULL;
 
 		if (!find_key(in->msg, &key)) {
 			local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
@@ -947,7 +1165,8 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 			c->auth_failed = true;
 			return c;
 		}
-		e = key_lookup(c->ctx, key);
+		if (in->listener->auth == POLICY_AUTH_API_KEY)
+			e = key_lookup(c->ctx, key);
 		if (!e) {
 			auth_failed(c, in->peer);
 			local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
@@ -1015,6 +1234,9 @@ void llm_call_summary(const struct llm_call *c, struct buf *out)
 			}
 		buf_printf(out, SIZE_MAX, "],\"injection_score\":%u}", c->injection_score);
 	}
+	if (c->cache_state)
+		buf_printf(out, SIZE_MAX, ",\"cache\":\"%s\"",
+			   c->cache_state == LLM_CACHE_HIT ? "hit" : "miss");
 	buf_printf(out, SIZE_MAX, ",\"provider\":");
 	if (c->provider)
 		llm_json_str(out, c->provider->name, strlen(c->provider->name));
@@ -1136,5 +1358,7 @@ void llm_call_free(struct llm_call *c)
 	free(c->tmpl.p);
 	free(c->sse_raw);
 	free(c->sse_data);
+	xl_stream_free(c->xs);
+	free(c->xout.p);
 	free(c);
 }

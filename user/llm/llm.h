@@ -52,6 +52,8 @@ bool llm_provider_url(const struct policy_provider *pv, struct policy_url *out);
 struct llm_ctx;
 struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen);
 void llm_ctx_free(struct llm_ctx *ctx);
+/* The policy generation's response cache, NULL when off (llm/cache.h). */
+struct llm_cache *llm_ctx_cache(const struct llm_ctx *ctx);
 
 struct llm_in {
 	const struct llm_ctx *ctx;

@@ -35,11 +35,20 @@ static void read_usage(struct llm_call *c, const struct json_value *u)
 
 	if (u->kind != JSON_K_OBJECT)
 		return;
+	uint64_t fresh = UINT64_MAX, cr = UINT64_MAX, cw = 0;
+
 	take_u64(u, "prompt_tokens", &c->usage.in);
-	take_u64(u, "input_tokens", &c->usage.in);
+	take_u64(u, "input_tokens", &fresh);
 	take_u64(u, "completion_tokens", &c->usage.out);
 	take_u64(u, "output_tokens", &c->usage.out);
-	take_u64(u, "cache_read_input_tokens", &c->usage.cached);
+	take_u64(u, "cache_read_input_tokens", &cr);
+	take_u64(u, "cache_creation_input_tokens", &cw);
+	if (cr != UINT64_MAX)
+		c->usage.cached = cr;
+	/* Anthropic's input_tokens leaves out the cache reads and writes;
+	 * ours (and OpenAI's) count every input token. */
+	if (fresh != UINT64_MAX)
+		c->usage.in = fresh + (cr != UINT64_MAX ? cr : 0) + cw;
 	if (json_obj_find(u, "prompt_tokens_details", 21, &d) == 0 && d.kind == JSON_K_OBJECT)
 		take_u64(&d, "cached_tokens", &c->usage.cached);
 	if (json_obj_find(u, "input_tokens_details", 20, &d) == 0 && d.kind == JSON_K_OBJECT)
@@ -150,11 +159,27 @@ enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message 
 		if (http1_span_eq_nocase(h->name, "content-type", 12)) {
 			if (h->value.len >= 17 && !strncasecmp(h->value.p, "text/event-stream", 17))
 				c->sse = true;
+			if (c->xlate)
+				continue;	/* ours, below */
 		} else if (!http1_span_eq_nocase(h->name, "retry-after", 11)) {
 			continue;
 		}
 		buf_printf(hdrs, SIZE_MAX, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
 			   (int)h->value.len, h->value.p);
+	}
+	if (c->xlate) {
+		/* The answer comes out in the caller's format: a stream of its
+		 * events (whatever framing the provider used), or JSON. */
+		c->sse = c->stream && m->status >= 200 && m->status < 300;
+		if (c->sse) {
+			xl_stream_free(c->xs);
+			c->xs = xl_stream_new(c->xl_to, llm_caller_dialect(c->ep), c->upstream_model,
+					      c->rid);
+			if (!c->xs)
+				c->sse = false;
+		}
+		buf_printf(hdrs, SIZE_MAX, "Content-Type: %s\r\n",
+			   c->sse ? "text/event-stream" : "application/json");
 	}
 	if (m->status >= 200 && m->status < 300) {
 		const struct guard *g = llm_call_guard(c);
@@ -269,14 +294,47 @@ static int stream_event(struct llm_call *c, const struct sse_event *ev, struct b
 	return buf_append(out, ev->raw.p, ev->raw.len, SIZE_MAX);
 }
 
+static int stream_bytes(struct llm_call *c, const char *p, size_t n, struct buf *out);
+
+/* A translated stream: the provider's bytes become the caller's events,
+ * which then go through the same reading as a stream in the caller's
+ * format. */
+static int xlate_bytes(struct llm_call *c, const char *p, size_t n, bool end, struct buf *out)
+{
+	int err;
+
+	c->xout.len = 0;
+	err = end ? xl_stream_end(c->xs, &c->xout) : xl_stream_feed(c->xs, p, n, &c->xout);
+	if (err == -ENOMEM)
+		return err;
+	if (err)	/* its error event for the caller is in xout: send it */
+		log_warn("provider %s: stream: %s %s stream", c->provider ? c->provider->name : "?",
+			 err == -E2BIG ? "oversized event in the" : "malformed",
+			 xl_dialect_name(c->xl_to));
+	if (c->xout.len) {
+		int e2 = stream_bytes(c, c->xout.p, c->xout.len, out);
+
+		if (e2)
+			return e2;
+	}
+	return err;
+}
+
 int llm_resp_body(struct llm_call *c, const char *p, size_t n, struct buf *out)
+{
+	if (c->mode == LLM_RESP_BUFFER)
+		return buf_append(&c->rbuf, p, n, TG_LLM_RESP_MAX);
+	if (c->xs)
+		return xlate_bytes(c, p, n, false, out);
+	return stream_bytes(c, p, n, out);
+}
+
+static int stream_bytes(struct llm_call *c, const char *p, size_t n, struct buf *out)
 {
 	struct sse_event ev;
 	size_t used;
 	int r, err;
 
-	if (c->mode == LLM_RESP_BUFFER)
-		return buf_append(&c->rbuf, p, n, TG_LLM_RESP_MAX);
 	while (n) {
 		r = sse_read(&c->sse_r, p, n, &used, &ev);
 		if (r < 0) {
@@ -301,6 +359,11 @@ int llm_resp_done(struct llm_call *c, struct buf *out)
 	int r;
 
 	if (c->mode == LLM_RESP_STREAM) {
+		if (c->xs) {
+			r = xlate_bytes(c, NULL, 0, true, out);
+			if (r)
+				return r;
+		}
 		r = sse_reader_end(&c->sse_r, &ev);
 		if (r == SSE_EVENT || r == SSE_BLOCK)
 			r = stream_event(c, &ev, out);
@@ -308,12 +371,41 @@ int llm_resp_done(struct llm_call *c, struct buf *out)
 			r = 0;
 		return r ? r : guard_flush(c, out);
 	}
+	if (c->xlate) {
+		/* The answer in the caller's format replaces the provider's. */
+		struct buf t = { 0 };
+		int err;
+
+		if (c->status >= 200 && c->status < 300) {
+			err = xl_response(c->xl_to, llm_caller_dialect(c->ep), c->rbuf.p ? c->rbuf.p : "",
+					  c->rbuf.len, c->upstream_model, c->rid, &t);
+			if (err) {
+				log_warn("provider %s: answer is not %s JSON", c->provider->name,
+					 xl_dialect_name(c->xl_to));
+				buf_free(&t);
+				c->status = 502;
+				llm_error_body(c->ep, 502, "api_error",
+					       "the provider's answer could not be read", &t);
+			}
+		} else {
+			xl_error(c->xl_to, llm_caller_dialect(c->ep), c->status,
+				 c->rbuf.p ? c->rbuf.p : "", c->rbuf.len, &t);
+		}
+		free(c->rbuf.p);
+		c->rbuf = t;
+	}
 	if (c->status >= 200 && c->status < 300 &&
 	    json_parse(&c->doc, c->rbuf.p ? c->rbuf.p : "", c->rbuf.len, c->scratch) == 0 &&
 	    c->doc.root.kind == JSON_K_OBJECT) {
+		size_t at = out->len;
+		int err;
+
 		find_usage(c, &c->doc);
-		if (c->rguard)
-			return llm_guard_answer(c, c->rguard, &c->doc, out);
+		err = c->rguard ? llm_guard_answer(c, c->rguard, &c->doc, out) :
+				  buf_append(out, c->rbuf.p, c->rbuf.len, SIZE_MAX);
+		if (!err)
+			llm_cache_offer(c, out->p + at, out->len - at);	/* as the caller gets it */
+		return err;
 	}
 	return buf_append(out, c->rbuf.p, c->rbuf.len, SIZE_MAX);
 }

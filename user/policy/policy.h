@@ -151,6 +151,7 @@ struct policy_tls_client {
 enum policy_auth {
 	POLICY_AUTH_API_KEY = 0,
 	POLICY_AUTH_NONE,	/* loopback listeners only */
+	POLICY_AUTH_JWT,	/* JWT bearer tokens only (api_key takes both) */
 };
 
 enum policy_endpoint {
@@ -258,6 +259,8 @@ struct policy_tenant {
 	const char *guard;	/* NULL: the default guard */
 	uint32_t bytes_per_token;
 	struct policy_syn_limit syn;
+	bool cache;		/* its answers may be cached (cache.enabled) */
+	uint64_t cache_ttl_ms;	/* 0: cache.ttl */
 	struct policy_loc loc;
 };
 
@@ -601,8 +604,18 @@ struct policy_cluster {
 struct policy_cache {
 	bool enabled;
 	uint32_t max_entries;
+	uint64_t max_bytes;
 	uint64_t max_entry_bytes;
 	uint64_t ttl_ms;
+};
+
+/* JWT bearer tokens as an alternative to API keys (docs/llm.md, "Identity"). */
+struct policy_jwt {
+	const char *jwks_file;		/* the verification keys */
+	const char *issuer;		/* NULL: not checked */
+	const char *audience;		/* NULL: not checked */
+	const char *tenant_claim;	/* the claim naming the tenant */
+	uint64_t leeway_ms;
 };
 
 /* ---- the policy ------------------------------------------------------------- */
@@ -642,6 +655,7 @@ struct policy {
 	struct policy_kernel kernel;
 	struct policy_cluster cluster;
 	struct policy_cache cache;
+	struct policy_jwt *jwt;		/* NULL: API keys only */
 };
 
 /* ---- diagnostics ------------------------------------------------------------ */

@@ -53,7 +53,7 @@
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 static const char *const ktls_modes[] = { "auto", "off", NULL };
-static const char *const auth_modes[] = { "api_key", "none", NULL };
+static const char *const auth_modes[] = { "api_key", "none", "jwt", NULL };
 static const char *const endpoints[] = { "llm", "mcp", "a2a", "metrics", "health", NULL };
 static const char *const periods[] = { "minute", "hour", "day", "month", NULL };
 static const char *const budget_actions[] = { "block", "warn", NULL };
@@ -429,6 +429,10 @@ static const struct pfield tenant_fields[] = {
 		DOC("Models the tenant may use; unset: all of them.")),
 	F("guard", PT_NAME, policy_tenant, guard, .refs = NS_GUARD,
 	  DOC("Guard profile for the tenant's traffic; unset: `default_guard`.")),
+	F("cache", PT_BOOL, policy_tenant, cache, .def = "false",
+	  DOC("Opt in to the response cache (`cache.enabled`): identical non-streaming calls of this tenant are answered from it.")),
+	F("cache_ttl", PT_DURATION, policy_tenant, cache_ttl_ms, .def = "0s", RANGE(0, 30 * ONE_DAY_MS),
+	  DOC("How long this tenant's answers are served from the cache; 0: `cache.ttl`.")),
 	F("bytes_per_token", PT_U32, policy_tenant, bytes_per_token, .def = "4",
 	  RANGE(1, TG_BYTES_PER_TOKEN_MAX),
 	  DOC("The kernel's coarse token estimate: payload bytes per token.")),
@@ -1265,14 +1269,42 @@ static const struct pschema cluster_schema = {
 
 static const struct pfield cache_fields[] = {
 	F("enabled", PT_BOOL, policy_cache, enabled, .def = "false",
-	  DOC("Exact-match response cache for non-streaming LLM calls.")),
+	  DOC("Exact-match response cache for non-streaming LLM calls, for the tenants that opt in (`tenants[].cache`).")),
 	F("max_entries", PT_U32, policy_cache, max_entries, .def = "10000", RANGE(1, 10000000),
-	  DOC("Entries kept (LRU).")),
+	  DOC("Entries kept at most (least recently used go first).")),
+	F("max_bytes", PT_SIZE, policy_cache, max_bytes, .def = "64MiB", RANGE(4096, 1ull << 40),
+	  DOC("Bytes the cache holds at most, answers and bookkeeping (least recently used go first).")),
 	F("max_entry_bytes", PT_SIZE, policy_cache, max_entry_bytes, .def = "1MiB",
 	  RANGE(1, 64u << 20), DOC("Larger responses are not cached.")),
 	F("ttl", PT_DURATION, policy_cache, ttl_ms, .def = "5m", RANGE(1000, 30 * ONE_DAY_MS),
-	  DOC("How long an entry is served.")),
+	  DOC("How long an entry is served (a tenant's `cache_ttl` overrides it).")),
 	END,
+};
+
+static void jwt_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
+{
+	struct policy_jwt *j = obj;
+
+	if (!j->tenant_claim || !*j->tenant_claim)
+		policy_ctx_error(ctx, n, "'jwt.tenant_claim' must name a claim");
+}
+
+static const struct pfield jwt_fields[] = {
+	F("jwks_file", PT_PATH, policy_jwt, jwks_file, .required = true,
+	  DOC("JWKS file with the verification keys (RS256, ES256 or HS256; `kid` selects one). Read at load and on reload.")),
+	F("issuer", PT_STR, policy_jwt, issuer, DOC("Required `iss`; unset: not checked.")),
+	F("audience", PT_STR, policy_jwt, audience, DOC("Required in `aud`; unset: not checked.")),
+	F("tenant_claim", PT_STR, policy_jwt, tenant_claim, .def = "tenant",
+	  DOC("The claim naming the caller's tenant; `sub` names the caller in the audit log.")),
+	F("leeway", PT_DURATION, policy_jwt, leeway_ms, .def = "60s", RANGE(0, 3600000),
+	  DOC("Clock skew allowed on `exp`, `nbf` and `iat`.")),
+	END,
+};
+
+static const struct pschema jwt_schema = {
+	.name = "jwt", .size = sizeof(struct policy_jwt), .fields = jwt_fields,
+	.validate = jwt_validate,
+	.doc = "JWT bearer tokens, accepted where API keys are (`auth: api_key`) or instead (`auth: jwt`).",
 };
 
 static const struct pschema cache_schema = {
@@ -1441,6 +1473,10 @@ static void root_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	for (uint32_t i = 0; i < p->n_listeners; i++) {
 		const struct policy_listener *l = &p->listeners[i];
 
+		if (l->auth == POLICY_AUTH_JWT && !p->jwt)
+			policy_error_at(ctx, &l->loc,
+					"listener '%s' has 'auth: jwt' but the policy has no 'jwt' section (jwks_file, issuer, audience)",
+					l->name);
 		for (uint32_t j = 0; j < i; j++) {
 			const struct policy_listener *o = &p->listeners[j];
 
@@ -1516,6 +1552,7 @@ static const struct pfield root_fields[] = {
 	OBJ("kernel", policy, kernel, kernel_schema, DOC("Kernel datapath.")),
 	OBJ("cluster", policy, cluster, cluster_schema, DOC("Cluster.")),
 	OBJ("cache", policy, cache, cache_schema, DOC("Response cache.")),
+	OPT("jwt", policy, jwt, jwt_schema, DOC("JWT bearer tokens; unset: API keys only.")),
 	END,
 };
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "llm/budget.h"
+#include "llm/cache.h"
 #include "obs/access.h"
 #include "obs/genai.h"
 #include "obs/metrics.h"
@@ -137,6 +138,26 @@ int builtin_metrics(struct worker *w, struct buf *body)
 		for (k = 0; k < px->n_workers && k < TG_WORKERS_MAX; k++)
 			tables[k] = px->workers[k].gm;
 		genai_write(f, tables, k);
+	}
+	if (llm_ctx_cache(w->cfg->llm)) {
+		struct llm_cache_stats cs;
+
+		llm_cache_stats(llm_ctx_cache(w->cfg->llm), &cs);
+		counter(f, "tollgate_llm_cache_hits_total",
+			"LLM calls answered from the response cache.", cs.hits);
+		counter(f, "tollgate_llm_cache_misses_total",
+			"Cacheable LLM calls not found in the response cache (expired included).",
+			cs.misses);
+		counter(f, "tollgate_llm_cache_stores_total", "Answers stored in the response cache.",
+			cs.stores);
+		counter(f, "tollgate_llm_cache_evictions_total",
+			"Entries evicted to keep the response cache within its bounds.", cs.evictions);
+		metrics_family(f, "tollgate_llm_cache_bytes", METRICS_GAUGE,
+			       "Bytes the response cache holds (bounded by cache.max_bytes).");
+		metrics_sample(f, "tollgate_llm_cache_bytes", NULL, 0, cs.bytes);
+		metrics_family(f, "tollgate_llm_cache_entries", METRICS_GAUGE,
+			       "Answers in the response cache.");
+		metrics_sample(f, "tollgate_llm_cache_entries", NULL, 0, cs.entries);
 	}
 	if (px->budget) {
 		const struct policy *p = w->cfg->policy;
