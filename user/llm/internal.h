@@ -42,6 +42,7 @@ struct llm_ctx {
 	const struct policy_tenant *default_tenant;
 	struct llm_pstate *pstate;	/* per policy provider */
 	struct llm_cache *cache;	/* NULL: cache.enabled is off */
+	struct jwt_keys *jwt;		/* NULL: no jwt section */
 };
 
 enum llm_cache_state {
@@ -62,7 +63,8 @@ struct llm_call {
 	char rid[TG_REQUEST_ID_MAX + 1];
 	struct timespec t0;
 	const struct policy_tenant *tenant;
-	const struct policy_key *key;
+	const struct policy_key *key;		/* NULL for JWT callers */
+	char subject[TG_JWT_CLAIM_MAX + 8];	/* "jwt:<sub>" for JWT callers */
 	const struct policy_model *pmodel;
 	const struct policy_provider *provider;
 	const char *upstream_model;

@@ -21,6 +21,7 @@
 #include "obs/genai.h"
 #include "llm/cache.h"
 #include "llm/internal.h"
+#include "llm/jwt.h"
 #include "llm/sigv4.h"
 
 /* ---- endpoints ------------------------------------------------------------------ */
@@ -141,6 +142,19 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 			    (int64_t)p->providers[i].backoff.budget_min * 1000);
 	if (p->default_tenant)
 		ctx->default_tenant = policy_tenant_find(p, p->default_tenant);
+	if (p->jwt) {
+		ctx->jwt = jwt_keys_load(p->jwt->jwks_file, err, errlen);
+		if (!ctx->jwt) {
+			int e = errno;
+
+			llm_ctx_free(ctx);
+			errno = e;
+			return NULL;
+		}
+		for (i = 0; i < jwt_keys_skipped_count(ctx->jwt); i++)
+			log_warn("jwt: %s: key skipped: %s", p->jwt->jwks_file,
+				 jwt_keys_skipped(ctx->jwt, i));
+	}
 	if (p->cache.enabled) {
 		ctx->cache = llm_cache_new(p->cache.max_bytes, p->cache.max_entry_bytes);
 		if (!ctx->cache) {
@@ -180,6 +194,7 @@ void llm_ctx_free(struct llm_ctx *ctx)
 		return;
 	llm_govern_fini(ctx);
 	llm_cache_free(ctx->cache);
+	jwt_keys_free(ctx->jwt);
 	free(ctx->pstate);
 	free(ctx->keys);
 	free(ctx);
@@ -1138,6 +1153,33 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	out->act = LLM_ACT_FORWARD;
 }
 
+/* A JWT bearer token: verified against the policy's JWKS, its tenant
+ * claim naming a policy tenant. 0, or -1 (the reason logged, never the
+ * token). */
+static int jwt_auth(struct llm_call *c, struct http1_span tok)
+{
+	const struct policy_jwt *pj = c->ctx->p->jwt;
+	const struct jwt_opts o = {
+		.issuer = pj->issuer, .audience = pj->audience,
+		.leeway_s = (uint32_t)(pj->leeway_ms / 1000), .tenant_claim = pj->tenant_claim,
+	};
+	struct jwt_claims cl;
+	const char *why = NULL;
+
+	if (jwt_verify(c->ctx->jwt, tok.p, tok.len, &o, (int64_t)time(NULL), &cl, &why)) {
+		log_info("request %s: jwt refused: %s", c->rid, why ? why : "?");
+		return -1;
+	}
+	c->tenant = policy_tenant_find(c->ctx->p, cl.tenant);
+	if (!c->tenant) {
+		log_info("request %s: jwt refused: tenant claim names no policy tenant (kid %s)",
+			 c->rid, cl.kid);
+		return -1;
+	}
+	snprintf(c->subject, sizeof(c->subject), "jwt:%s", cl.sub);
+	return 0;
+}
+
 struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 {
 	struct llm_call *c = calloc(1, sizeof(*c));
@@ -1165,21 +1207,28 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 			c->auth_failed = true;
 			return c;
 		}
-		if (in->listener->auth == POLICY_AUTH_API_KEY)
-			e = key_lookup(c->ctx, key);
-		if (!e) {
-			auth_failed(c, in->peer);
-			local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
-				    "Incorrect API key provided.");
-			c->auth_failed = true;
-			return c;
+		if (c->ctx->jwt && jwt_is_jwt(key.p, key.len)) {
+			if (jwt_auth(c, key))
+				goto out_auth_failed;
+		} else {
+			if (in->listener->auth == POLICY_AUTH_API_KEY)
+				e = key_lookup(c->ctx, key);
+			if (!e)
+				goto out_auth_failed;
+			c->tenant = e->t;
+			c->key = e->k;
 		}
-		c->tenant = e->t;
-		c->key = e->k;
 	} else {
 		c->tenant = c->ctx->default_tenant;
 	}
 	take_request(c, in, out);
+	return c;
+
+out_auth_failed:
+	auth_failed(c, in->peer);
+	local_error(c, out, 401, etype(c, "invalid_request_error", "authentication_error"),
+		    "Incorrect API key provided.");
+	c->auth_failed = true;
 	return c;
 }
 
@@ -1207,6 +1256,8 @@ void llm_call_summary(const struct llm_call *c, struct buf *out)
 	buf_printf(out, SIZE_MAX, ",\"key\":");
 	if (c->key)
 		llm_json_str(out, c->key->name, strlen(c->key->name));
+	else if (c->subject[0])
+		llm_json_str(out, c->subject, strlen(c->subject));
 	else
 		buf_printf(out, SIZE_MAX, "null");
 	buf_printf(out, SIZE_MAX, ",\"model\":");
@@ -1312,7 +1363,7 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 		return;
 	r.request_id = c->rid;
 	r.tenant = c->tenant ? c->tenant->name : NULL;
-	r.key_id = c->key ? c->key->name : NULL;
+	r.key_id = c->key ? c->key->name : c->subject[0] ? c->subject : NULL;
 	r.operation = operation(c->ep);
 	r.model_requested = c->model_req[0] ? c->model_req : NULL;
 	r.model_used = c->pmodel ? c->model : NULL;
