@@ -13,6 +13,7 @@
 #   make bench-route  semantic routing latency with 8, 32 and 150 routes
 #   make bench-guard  PII/secret scan MB/s against PCRE2-JIT, ns per stream chunk,
 #                   then the routing latency of make bench-route
+#   make estimate   token-estimate error against real tokenizers (docs/estimate.md)
 #   make docs       regenerate docs/policy-reference.md from the schema
 #   make clean
 #
@@ -201,6 +202,12 @@ bench-llm: all
 # Semantic routing latency, p50/p99 for short, 200-byte and 2 KB prompts
 # with 8, 32 and 150 routes, and training time (figures in
 # docs/benchmarks.md, "Routing").
+# The token estimate against gpt-tokenizer's o200k/cl100k counts on the
+# corpus of tests/estimate (figures in docs/estimate.md).
+.PHONY: estimate
+estimate: deps
+	node tests/estimate/measure.mjs
+
 .PHONY: bench-route
 bench-route: all $(BUILD)/bench/bench_route
 	$(BUILD)/bench/bench_route

@@ -37,13 +37,20 @@ providers:
      backoff: {base: 50ms, max: 200ms}, circuit: {fail_threshold: 100}}
   - {name: pbud, type: openai_compatible, base_url: "$B_URL/v1", api_key: "\${env:SIM_KEY}", retries: 3,
      backoff: {base: 1ms, max: 1ms, budget_min: 2, budget_ratio: 0}, circuit: {fail_threshold: 100}}
+  - {name: popt-off, type: openai_compatible, base_url: "$A_URL/v1", api_key: "\${env:TG_TEST_KEY_NOT_SET}", optional: true}
+  - {name: popt-on, type: openai_compatible, base_url: "$A_URL/v1", api_key: "\${env:SIM_KEY}", optional: true}
+  - {name: echo, type: echo}
 models:
+  - {name: off, provider: popt-off, upstream: gpt-4o-mini, fallback: [echo-m]}
+  - {name: on, provider: popt-on, upstream: gpt-4o-mini, fallback: [echo-m]}
+  - {name: lonely, provider: popt-off, upstream: gpt-4o-mini}
+  - {name: echo-m, provider: echo}
   - {name: w, provider: pa, upstream: gpt-4o-mini, weight: 3, targets: [{provider: pb, weight: 1}]}
   - {name: ll, provider: pa, upstream: gpt-4o-mini, balance: least_latency, targets: [{provider: pb}]}
   - {name: r, provider: pr, upstream: gpt-4o-mini}
   - {name: bud, provider: pbud, upstream: gpt-4o-mini}
 POLICY
-SIM_KEY=sk-sim-openai "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw.log" &
+env -u TG_TEST_KEY_NOT_SET SIM_KEY=sk-sim-openai "$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw.log" &
 pids+=($!)
 wait_listening "$tmp/gw.log"
 GW=http://127.0.0.1:$port
@@ -114,6 +121,19 @@ check "the retry budget (2, earning nothing) allows 2 retries: the first call as
 check "... and the next call, the budget spent, asks once ($((after - mid)))" \
 	test $((after - mid)) -eq 1 -a "$code2" = 500
 curl -s -o /dev/null -X DELETE "$B_URL/_sim/faults"
+
+# ---- optional providers ------------------------------------------------------------------------
+read -r code prov _ <<<"$(call off)"
+check "an optional provider whose key is not set is off: its model answers from the fallback ($code by $prov)" \
+	test "$code" = 200 -a "$prov" = echo
+read -r code prov _ <<<"$(call on)"
+check "an optional provider whose key is set serves ($code by $prov)" test "$code" = 200 -a "$prov" = popt-on
+read -r code _ _ <<<"$(call lonely)"
+check "a model nothing can serve is 503 ($code)" test "$code" = 503
+curl -s -H "Authorization: Bearer $key" "$GW/v1/models" >"$tmp/models"
+check "/v1/models lists the model with a fallback and leaves out the one nothing serves" \
+	bash -c "grep -q '\"id\":\"off\"' '$tmp/models' && ! grep -q '\"id\":\"lonely\"' '$tmp/models'"
+check "the gateway logged the provider as off" grep -q "provider popt-off: its credentials are not set: off" "$tmp/gw.log"
 
 check "no crash or sanitizer report in the gateway's log" no_sanitizer_report "$tmp/gw.log"
 finish

@@ -104,7 +104,7 @@ listeners:
 tenants:
   - name: spender
     prefixes: [$SRC_A/32]
-    budgets: [{period: day, tokens: 48, action: block}]
+    budgets: [{period: day, tokens: 38, action: block}]
     keys: [{name: a, hash: "$hA"}]
   - name: other
     prefixes: [$SRC_B/32]
@@ -141,9 +141,9 @@ done
 why=$(tail -5 "$tmp/gw.log")
 check gateway_serves in_c curl -sf -o /dev/null --interface "$SRC_B" "http://$GW_IP:$PORT/healthz"
 
-# The echo provider's usage is exact: each call below is estimated at 20
-# input tokens and uses 25 (20 in, 5 out). With 48 tokens a day the second
-# call is admitted (25 + 20 <= 48) and spends the budget (50 >= 48), which
+# The echo provider's usage is exact: each call below is estimated at 15
+# input tokens and uses 20 (15 in, 5 out). With 38 tokens a day the second
+# call is admitted (20 + 15 <= 38) and spends the budget (40 >= 38), which
 # is what blocks the tenant in the kernel; the third is refused.
 
 # call SRC KEY -> $code

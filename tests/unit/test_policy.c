@@ -236,16 +236,63 @@ static void test_policy_default_file_loads(void **state)
 	assert_true(p->telemetry.access_log.enabled);
 	assert_string_equal(p->telemetry.access_log.path, "-");
 	assert_int_equal(p->n_tenants, 0);
-	/* The built-in echo provider, so the front doors answer out of the box. */
-	assert_int_equal(p->n_providers, 1);
-	assert_int_equal(p->providers[0].type, POLICY_PROVIDER_ECHO);
-	assert_int_equal(p->n_models, 1);
-	assert_string_equal(p->models[0].name, "echo");
-	assert_int_equal(p->n_secrets, 0);
+	/* Real providers, optional (off without their keys), falling back
+	 * to the built-in echo provider so the front doors answer out of the
+	 * box. */
+	assert_int_equal(p->n_providers, 4);
+	for (uint32_t i = 0; i < 3; i++) {
+		assert_true(p->providers[i].optional);
+		assert_non_null(p->providers[i].api_key);
+		assert_true(p->providers[i].api_key->optional);
+		assert_int_equal(p->models[i].n_fallback, 1);
+		assert_string_equal(p->models[i].fallback[0], "echo");
+	}
+	assert_int_equal(p->providers[3].type, POLICY_PROVIDER_ECHO);
+	assert_int_equal(p->n_models, 4);
+	assert_string_equal(p->models[3].name, "echo");
+	assert_int_equal(p->n_secrets, 3);
 	assert_null(p->default_tenant);
 	assert_null(p->cluster.redis);
 	policy_unref(p);
 	policy_diags_fini(&d);
+}
+
+/* An optional provider whose secret is not set loads, and is off; a
+ * required one refuses the policy. */
+static void test_policy_optional_provider_without_secret_is_off(void **state)
+{
+	static const char yaml_opt[] =
+		"version: 1\n"
+		"listeners: [{name: l, address: 127.0.0.1:8080, auth: none, endpoints: [llm]}]\n"
+		"providers:\n"
+		"  - {name: o, type: openai, api_key: \"${env:TG_TEST_SURELY_UNSET_1}\", optional: true}\n"
+		"  - {name: s, type: openai, api_key: \"${env:TG_TEST_SET_1}\", optional: true}\n"
+		"models: [{name: m, provider: o}]\n";
+	static const char yaml_req[] =
+		"version: 1\n"
+		"listeners: [{name: l, address: 127.0.0.1:8080, auth: none, endpoints: [llm]}]\n"
+		"providers: [{name: o, type: openai, api_key: \"${env:TG_TEST_SURELY_UNSET_1}\"}]\n"
+		"models: [{name: m, provider: o}]\n";
+	struct policy_diags d = { 0 };
+	struct policy *p;
+
+	(void)state;
+	unsetenv("TG_TEST_SURELY_UNSET_1");
+	setenv("TG_TEST_SET_1", "sk-x", 1);
+	p = policy_load_buffer("opt.yaml", yaml_opt, strlen(yaml_opt),
+			       POLICY_LOAD_RESOLVE_SECRETS, &d);
+	assert_non_null(p);
+	assert_false(policy_provider_available(&p->providers[0]));
+	assert_true(policy_provider_available(&p->providers[1]));
+	policy_unref(p);
+	policy_diags_fini(&d);
+	p = policy_load_buffer("req.yaml", yaml_req, strlen(yaml_req),
+			       POLICY_LOAD_RESOLVE_SECRETS, &d);
+	assert_null(p);
+	assert_true(d.n > 0);
+	assert_non_null(strstr(d.v[0].msg, "TG_TEST_SURELY_UNSET_1 is not set"));
+	policy_diags_fini(&d);
+	unsetenv("TG_TEST_SET_1");
 }
 
 static void test_policy_defaults_applied(void **state)
@@ -2340,6 +2387,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_policy_default_file_loads),
 		cmocka_unit_test(test_policy_defaults_applied),
+		cmocka_unit_test(test_policy_optional_provider_without_secret_is_off),
 		cmocka_unit_test(test_policy_listener_defaults_to_every_endpoint_and_api_key),
 		cmocka_unit_test(test_policy_list_element_defaults),
 		cmocka_unit_test(test_policy_full_server_listeners_upstreams),

@@ -6,8 +6,9 @@
  *
  * One pass over the request body, no allocation: each character is put in
  * a script class (JSON \uXXXX escapes are decoded first, so a body sent as
- * pure ASCII by json.dumps counts like its UTF-8 twin), runs of letters are
- * counted as words, and the estimate is a weighted sum of those counts.
+ * pure ASCII by json.dumps counts like its UTF-8 twin), the starts of runs
+ * of letters (words), digits, punctuation and whitespace are counted, and
+ * the estimate is a weighted sum of those counts.
  * The weights were fitted on a corpus of chat bodies against the larger of
  * OpenAI's o200k_base and cl100k_base counts, with under-estimates costing
  * more than over-estimates: a low estimate lets a caller past a limit.
@@ -41,29 +42,33 @@ enum est_feat {
 
 /*
  * Tokens per unit of each feature, in 1/1024 of a token, plus a fixed
- * part per request (the chat template's own tokens). Fitted by
- * tests/estimate/measure.mjs --fit; see docs/estimate.md before changing.
+ * part per request. Fitted by `tests/estimate/measure.mjs --fit` (alpha
+ * 64: an under-estimate costs 64 times an over-estimate of the same size)
+ * on the fit half of the corpus; docs/estimate.md has the held-out error.
+ * A zero weight is a feature the fit found no use for (the chat template's
+ * fixed tokens are paid for by the JSON's own punctuation); it is still
+ * counted so that a refit can use it.
  */
 #define EST_ONE		1024
-#define EST_BASE	(3 * EST_ONE)
+#define EST_BASE	0
 
 static const uint16_t est_weight[EST_F_NR] = {
-	[EST_F_LETTER]   = 256,
-	[EST_F_DIGIT]    = 512,
-	[EST_F_PUNCT]    = 512,
-	[EST_F_SPACE]    = 128,
-	[EST_F_LATIN]    = 512,
-	[EST_F_CYRILLIC] = 512,
-	[EST_F_GREEK]    = 512,
-	[EST_F_ARABIC]   = 512,
-	[EST_F_INDIC]    = 1024,
-	[EST_F_CJK]      = 1024,
-	[EST_F_HANGUL]   = 1024,
-	[EST_F_OTHER]    = 1024,
-	[EST_F_UPPER]    = 0,
-	[EST_F_WORD]     = 0,
-	[EST_F_DIGIT_RUN] = 0,
-	[EST_F_PUNCT_RUN] = 0,
+	[EST_F_LETTER]    = 109,
+	[EST_F_DIGIT]     = 242,
+	[EST_F_PUNCT]     = 0,
+	[EST_F_SPACE]     = 530,
+	[EST_F_LATIN]     = 1924,
+	[EST_F_CYRILLIC]  = 507,
+	[EST_F_GREEK]     = 957,
+	[EST_F_ARABIC]    = 860,
+	[EST_F_INDIC]     = 1074,
+	[EST_F_CJK]       = 1013,
+	[EST_F_HANGUL]    = 965,
+	[EST_F_OTHER]     = 2370,
+	[EST_F_UPPER]     = 339,
+	[EST_F_WORD]      = 235,
+	[EST_F_DIGIT_RUN] = 547,
+	[EST_F_PUNCT_RUN] = 631,
 	[EST_F_SPACE_RUN] = 0,
 };
 
@@ -117,22 +122,35 @@ static enum est_feat est_class(uint32_t cp)
 /* The run a class belongs to: tokenizers split text at changes between
  * letters, digits, punctuation and spaces, so each run starts a token.
  * CJK and OTHER characters are tokens of their own and start no run. */
-static enum est_feat est_run(enum est_feat f)
-{
-	switch (f) {
-	case EST_F_LETTER: case EST_F_LATIN: case EST_F_CYRILLIC: case EST_F_GREEK:
-	case EST_F_ARABIC: case EST_F_INDIC: case EST_F_HANGUL:
-		return EST_F_WORD;
-	case EST_F_DIGIT:
-		return EST_F_DIGIT_RUN;
-	case EST_F_PUNCT:
-		return EST_F_PUNCT_RUN;
-	case EST_F_SPACE:
-		return EST_F_SPACE_RUN;
-	default:
-		return EST_F_NR;
-	}
-}
+static const uint8_t est_run_of[EST_F_NR] = {
+	[EST_F_LETTER] = EST_F_WORD,
+	[EST_F_DIGIT] = EST_F_DIGIT_RUN,
+	[EST_F_PUNCT] = EST_F_PUNCT_RUN,
+	[EST_F_SPACE] = EST_F_SPACE_RUN,
+	[EST_F_LATIN] = EST_F_WORD,
+	[EST_F_CYRILLIC] = EST_F_WORD,
+	[EST_F_GREEK] = EST_F_WORD,
+	[EST_F_ARABIC] = EST_F_WORD,
+	[EST_F_INDIC] = EST_F_WORD,
+	[EST_F_CJK] = EST_F_NR,
+	[EST_F_HANGUL] = EST_F_WORD,
+	[EST_F_OTHER ... EST_F_NR - 1] = EST_F_NR,
+};
+
+/* ASCII classes by table: the body is mostly ASCII (JSON, English, code). */
+static const uint8_t est_ascii_of[128] = {
+	[0 ... '\t' - 1] = EST_F_PUNCT,
+	['\t' ... '\r'] = EST_F_SPACE,
+	['\r' + 1 ... ' ' - 1] = EST_F_PUNCT,
+	[' '] = EST_F_SPACE,
+	['!' ... '/'] = EST_F_PUNCT,
+	['0' ... '9'] = EST_F_DIGIT,
+	[':' ... '@'] = EST_F_PUNCT,
+	['A' ... 'Z'] = EST_F_LETTER,
+	['[' ... '`'] = EST_F_PUNCT,
+	['a' ... 'z'] = EST_F_LETTER,
+	['{' ... 127] = EST_F_PUNCT,
+};
 
 struct est_state {
 	uint64_t count[EST_F_NR];
@@ -141,7 +159,7 @@ struct est_state {
 
 static void est_add(struct est_state *st, enum est_feat f)
 {
-	enum est_feat run = est_run(f);
+	enum est_feat run = est_run_of[f];
 
 	st->count[f]++;
 	if (run != EST_F_NR && run != st->run)
@@ -149,15 +167,11 @@ static void est_add(struct est_state *st, enum est_feat f)
 	st->run = run;
 }
 
-static enum est_feat est_ascii(unsigned char ch)
+static void est_add_ascii(struct est_state *st, unsigned char ch)
 {
-	if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'z')
-		return EST_F_LETTER;
-	if (ch >= '0' && ch <= '9')
-		return EST_F_DIGIT;
-	if (ch == ' ' || (ch >= '\t' && ch <= '\r'))
-		return EST_F_SPACE;
-	return EST_F_PUNCT;
+	if (ch >= 'A' && ch <= 'Z')
+		st->count[EST_F_UPPER]++;
+	est_add(st, est_ascii_of[ch & 0x7f]);
 }
 
 static int est_hex(unsigned char ch)
@@ -170,9 +184,9 @@ static int est_hex(unsigned char ch)
 }
 
 /*
- * Counts the features of p[0..n). Accepts any bytes: a malformed UTF-8
- * sequence or JSON escape counts as one OTHER character (or its bytes as
- * ASCII), never reads past n.
+ * Counts the features of p[0..n). Accepts any bytes and never reads past
+ * n: each malformed UTF-8 byte or truncated sequence counts as one OTHER
+ * character, a malformed JSON escape as the ASCII it is made of.
  */
 static void est_count(struct est_state *st, const char *p, size_t n)
 {
@@ -213,7 +227,7 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 					if (u >= 0xd800 && u < 0xdc00)
 						est_add(st, EST_F_OTHER);
 					else if (u < 0x80)
-						est_add(st, est_ascii((unsigned char)u));
+						est_add_ascii(st, (unsigned char)u);
 					else
 						est_add(st, est_class(u));
 					continue;
@@ -229,9 +243,7 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 			}
 		}
 		if (ch < 0x80) {
-			if (ch >= 'A' && ch <= 'Z')
-				st->count[EST_F_UPPER]++;
-			est_add(st, est_ascii(ch));
+			est_add_ascii(st, ch);
 		} else if (ch >= 0xc2 && ch < 0xe0) {
 			cp = ch & 0x1f;
 			need = 1;
@@ -241,8 +253,10 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 		} else if (ch >= 0xf0 && ch < 0xf5) {
 			cp = ch & 0x07;
 			need = 3;
-		} else if ((ch & 0xc0) != 0x80) {
-			est_add(st, EST_F_OTHER);	/* not a lead byte */
+		} else {
+			/* A stray continuation byte, or one that never leads
+			 * (C0, C1, F5-FF): malformed, but still something. */
+			est_add(st, EST_F_OTHER);
 		}
 	}
 	if (need > 0)

@@ -155,6 +155,10 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 			log_warn("jwt: %s: key skipped: %s", p->jwt->jwks_file,
 				 jwt_keys_skipped(ctx->jwt, i));
 	}
+	for (i = 0; i < p->n_providers; i++)
+		if (!policy_provider_available(&p->providers[i]))
+			log_info("provider %s: its credentials are not set: off (optional); its models "
+				 "answer from their fallbacks", p->providers[i].name);
 	if (p->cache.enabled) {
 		ctx->cache = llm_cache_new(p->cache.max_bytes, p->cache.max_entry_bytes);
 		if (!ctx->cache) {
@@ -343,6 +347,26 @@ static const char *etype(const struct llm_call *c, const char *openai, const cha
 
 /* ---- /v1/models ---------------------------------------------------------------------------- */
 
+/* Whether some target of m, or of its fallbacks, has its credentials. */
+static bool model_servable(const struct policy *p, const struct policy_model *m, int depth)
+{
+	const struct policy_provider *pv;
+	uint32_t i;
+
+	for (i = 0; i <= m->n_targets; i++) {
+		pv = policy_provider_find(p, i ? m->targets[i - 1].provider : m->provider);
+		if (pv && policy_provider_available(pv))
+			return true;
+	}
+	for (i = 0; depth < 2 && i < m->n_fallback; i++) {
+		const struct policy_model *f = policy_model_find(p, m->fallback[i]);
+
+		if (f && model_servable(p, f, depth + 1))
+			return true;
+	}
+	return false;
+}
+
 static void models_list(struct llm_call *c, struct llm_out *out)
 {
 	const struct policy *p = c->ctx->p;
@@ -357,7 +381,7 @@ static void models_list(struct llm_call *c, struct llm_out *out)
 	for (i = 0; i < p->n_models; i++) {
 		const struct policy_model *m = &p->models[i];
 
-		if (!llm_model_allowed(c, m->name))
+		if (!llm_model_allowed(c, m->name) || !model_servable(p, m, 0))
 			continue;
 		buf_printf(&out->body, SIZE_MAX, "%s{\"id\":", first ? "" : ",");
 		llm_json_str(&out->body, m->name, strlen(m->name));
@@ -670,7 +694,7 @@ static const struct policy_provider *tgt_usable(const struct llm_call *c,
 	const struct policy *p = c->ctx->p;
 	const struct policy_provider *pv = policy_provider_find(p, tgt_provider(m, i));
 
-	if (!pv || !llm_provider_speaks(pv->type, c->ep))
+	if (!pv || !llm_provider_speaks(pv->type, c->ep) || !policy_provider_available(pv))
 		return NULL;
 	if (!down_ok && c->provider_down &&
 	    c->provider_down(c->down_arg, (uint32_t)(pv - p->providers)))
@@ -772,6 +796,30 @@ static uint64_t backoff_ms(const struct policy_backoff *b, uint32_t attempt)
 	return cap ? rnd() % (cap + 1) : 0;
 }
 
+/* The next usable fallback model of the call's first model, on one of its
+ * targets: true when there was one. */
+static bool next_fallback(struct llm_call *c)
+{
+	const struct policy *p = c->ctx->p;
+	uint32_t i;
+	int t;
+
+	for (i = c->fb_next; c->first && i < c->first->n_fallback; i++) {
+		const struct policy_model *m = policy_model_find(p, c->first->fallback[i]);
+
+		if (!m || !llm_model_allowed(c, m->name))
+			continue;
+		t = pick_target(c, m, 0, false);
+		if (t < 0)
+			continue;
+		c->fb_next = i + 1;
+		c->tried = 0;
+		set_target(c, m, (uint32_t)t);
+		return true;
+	}
+	return false;
+}
+
 /* Moves the call to its next candidate: the same target again (its
  * retries, after a jittered wait), another target of the model, then the
  * fallback models. A 429 moves on at once; the same target is asked again
@@ -779,11 +827,9 @@ static uint64_t backoff_ms(const struct policy_backoff *b, uint32_t attempt)
  * Sets c->delay_ms. Returns false, changing nothing, when none is left. */
 static bool next_candidate(struct llm_call *c, int status, uint64_t retry_after_ms)
 {
-	const struct policy *p = c->ctx->p;
 	const struct policy_backoff *b;
 	bool limited = status == 429, ra_ok;
 	int t;
-	uint32_t i;
 
 	c->delay_ms = 0;
 	if (!c->provider)
@@ -802,19 +848,8 @@ static bool next_candidate(struct llm_call *c, int status, uint64_t retry_after_
 		set_target(c, c->pmodel, (uint32_t)t);
 		return true;
 	}
-	for (i = c->fb_next; c->first && i < c->first->n_fallback; i++) {
-		const struct policy_model *m = policy_model_find(p, c->first->fallback[i]);
-
-		if (!m || !llm_model_allowed(c, m->name))
-			continue;
-		t = pick_target(c, m, 0, false);
-		if (t < 0)
-			continue;
-		c->fb_next = i + 1;
-		c->tried = 0;
-		set_target(c, m, (uint32_t)t);
+	if (next_fallback(c))
 		return true;
-	}
 	if (limited && retry_after_ms && ra_ok && c->retries_left && retry_budget_take(c)) {
 		/* Nothing else: wait as the provider asked. */
 		c->retries_left--;
@@ -1061,7 +1096,6 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	const struct policy *p = c->ctx->p;
 	struct json_doc *doc = &c->doc;
 	char msg[256];
-	uint32_t r;
 	int err, t;
 
 	if (c->route[0])
@@ -1079,29 +1113,25 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	}
 	c->first = c->pmodel;
 	t = pick_target(c, c->pmodel, 0, false);
-	if (t < 0) {
-		/* Every target's circuit is open: the first usable fallback, or
-		 * (none) a target all the same. */
-		t = pick_target(c, c->pmodel, 0, true);
-		if (t < 0) {
-			const struct policy_provider *pv = policy_provider_find(p, c->pmodel->provider);
-
-			snprintf(msg, sizeof(msg), "model '%.100s' (provider type %s) is not served on "
-				 "this endpoint by this build", c->model,
-				 pv ? policy_provider_type_name(pv->type) : "?");
-			local_error(c, out, 501, etype(c, "invalid_request_error", "api_error"), msg);
-			return;
-		}
+	if (t >= 0) {
 		set_target(c, c->pmodel, (uint32_t)t);
-		c->tried = (1u << (c->pmodel->n_targets + 1)) - 1;	/* all down */
-		r = c->retries_left;
-		c->retries_left = 0;	/* to the fallbacks, not a retry */
-		if (next_candidate(c, 0, 0))
-			c->fallbacks++;
-		else
-			c->retries_left = r;
+	} else if (next_fallback(c)) {
+		/* Every target's circuit is open, or none is configured:
+		 * straight to the first usable fallback. */
+		c->fallbacks++;
+	} else if ((t = pick_target(c, c->pmodel, 0, true)) >= 0) {
+		/* All down and no fallback: a target all the same. */
+		set_target(c, c->pmodel, (uint32_t)t);
 	} else {
-		set_target(c, c->pmodel, (uint32_t)t);
+		const struct policy_provider *pv = policy_provider_find(p, c->pmodel->provider);
+		bool off = pv && !policy_provider_available(pv);
+
+		snprintf(msg, sizeof(msg), off ?
+			 "model '%.100s': its provider has no credentials configured" :
+			 "model '%.100s' (provider type %s) is not served on this endpoint by this build",
+			 c->model, pv ? policy_provider_type_name(pv->type) : "?");
+		local_error(c, out, off ? 503 : 501, etype(c, "invalid_request_error", "api_error"), msg);
+		return;
 	}
 	err = llm_guard(c, doc, &c->redacted);
 	if (err < 0) {

@@ -1736,6 +1736,17 @@ out_free_buf:
 	return err;
 }
 
+bool policy_provider_available(const struct policy_provider *pv)
+{
+	const struct policy_secret *sec[] = { pv->api_key, pv->access_key_id,
+					      pv->secret_access_key };
+
+	for (size_t i = 0; i < sizeof(sec) / sizeof(sec[0]); i++)
+		if (sec[i] && !sec[i]->value)
+			return false;
+	return true;
+}
+
 int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 {
 	struct pctx ctx = { .p = p, .diags = diags };
@@ -1753,6 +1764,8 @@ int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 		if (s->kind == POLICY_SECRET_ENV) {
 			const char *e = getenv(s->ref);
 
+			if ((!e || !*e) && s->optional)
+				continue;
 			if (!e) {
 				error_at(&ctx, l->file, l->line, l->col,
 					 "secret ${env:%s}: environment variable %s is not set",
@@ -1769,6 +1782,8 @@ int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 			}
 		} else {
 			err = read_secret_file(s->ref, &v, &len);
+			if (err == -ENOENT && s->optional)
+				continue;
 			if (err) {
 				error_at(&ctx, l->file, l->line, l->col,
 					 "secret ${file:%s}: cannot read it: %s", s->ref,
@@ -1777,6 +1792,10 @@ int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 				rc = -EINVAL;
 				continue;
 			}
+		}
+		if (len == 0 && s->optional) {
+			free(v);
+			continue;
 		}
 		if (len == 0) {
 			error_at(&ctx, l->file, l->line, l->col, "secret %s%s%s is empty",

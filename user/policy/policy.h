@@ -44,6 +44,7 @@ struct policy_secret {
 	const char *ref;	/* variable name or path: safe to show */
 	char *value;		/* resolved value, NUL-terminated, or NULL */
 	size_t len;
+	bool optional;		/* unset or empty is not an error: value stays NULL */
 	struct policy_loc loc;
 };
 
@@ -298,6 +299,7 @@ struct policy_provider {
 	uint64_t timeout_ms;
 	uint32_t max_connections;
 	uint32_t retries;
+	bool optional;		/* credentials may be missing: the provider is then off */
 	struct policy_health circuit;
 	struct policy_backoff backoff;
 	struct policy_loc loc;
@@ -713,6 +715,9 @@ void policy_unref(struct policy *p);
 
 const struct policy_tenant *policy_tenant_find(const struct policy *p, const char *name);
 const struct policy_provider *policy_provider_find(const struct policy *p, const char *name);
+/* Whether the provider has the credentials it needs (an `optional` one
+ * whose secrets are not set is off). */
+bool policy_provider_available(const struct policy_provider *pv);
 const struct policy_model *policy_model_find(const struct policy *p, const char *name);
 const struct policy_upstream *policy_upstream_find(const struct policy *p, const char *name);
 const struct policy_guard *policy_guard_find(const struct policy *p, const char *name);

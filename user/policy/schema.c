@@ -484,6 +484,13 @@ static void provider_validate(struct pctx *ctx, const yaml_node_t *n, void *obj)
 	const char *type = provider_types[p->type];
 
 	p->loc = policy_node_loc(ctx, n);
+	if (p->optional) {
+		struct policy_secret *sec[] = { p->api_key, p->access_key_id, p->secret_access_key };
+
+		for (size_t i = 0; i < sizeof(sec) / sizeof(sec[0]); i++)
+			if (sec[i])
+				sec[i]->optional = true;
+	}
 	switch (p->type) {
 	case POLICY_PROVIDER_AZURE_OPENAI:
 		if (!p->base_url.text)
@@ -564,6 +571,8 @@ static const struct pfield provider_fields[] = {
 	  RANGE(1, TG_TIMEOUT_MS_MAX), DOC("Whole-call bound for a non-streaming call.")),
 	F("max_connections", PT_U32, policy_provider, max_connections, .def = "64",
 	  RANGE(1, 65536), DOC("Connections to the provider, at most.")),
+	F("optional", PT_BOOL, policy_provider, optional, .def = "false",
+	  DOC("When its secrets are not set, the provider is off instead of the policy being refused: its models answer from their other targets and fallbacks, and `/v1/models` leaves out models nothing can serve. For policies that use a provider when its key is in the environment.")),
 	F("retries", PT_U32, policy_provider, retries, .def = "1", RANGE(0, 10),
 	  DOC("Retries of a failed call (connect errors, timeouts, 5xx; a 429 falls back at once) before falling back.")),
 	OBJ("circuit", policy_provider, circuit, health_schema,
