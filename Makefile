@@ -199,15 +199,15 @@ bench-synflood: all $(BUILD)/bench/synflood
 bench-llm: all
 	BUILD=$(BUILD) bash tests/bench/llm_bench.sh
 
-# Semantic routing latency, p50/p99 for short, 200-byte and 2 KB prompts
-# with 8, 32 and 150 routes, and training time (figures in
-# docs/benchmarks.md, "Routing").
 # The token estimate against gpt-tokenizer's o200k/cl100k counts on the
 # corpus of tests/estimate (figures in docs/estimate.md).
 .PHONY: estimate
 estimate: deps
 	node tests/estimate/measure.mjs
 
+# Semantic routing latency, p50/p99 for short, 200-byte and 2 KB prompts
+# with 8, 32 and 150 routes, and training time (figures in
+# docs/benchmarks.md, "Routing").
 .PHONY: bench-route
 bench-route: all $(BUILD)/bench/bench_route
 	$(BUILD)/bench/bench_route
