@@ -42,6 +42,7 @@ models:
   - {name: br-x, provider: p-bedrock, upstream: "anthropic.claude-3-5-sonnet-20240620-v1:0"}
 telemetry:
   access_log: {enabled: true, path: $tmp/access.log}
+  audit: {enabled: true, path: $tmp/audit.jsonl, fsync: batch}
 POLICY
 SIM_OPENAI_KEY=sk-sim-openai SIM_ANT_KEY=sk-ant-sim SIM_GEMINI_KEY=sim-gemini-key \
 SIM_AWS_ID=AKIASIMULATOR0000000 SIM_AWS_SECRET=sim/aws/secret/access/key \
@@ -52,7 +53,7 @@ GW=http://127.0.0.1:$port
 check "tollgated starts with openai, anthropic, gemini and bedrock providers" grep -q "listening on" "$tmp/gw.log"
 
 node_tests "$tmp/sdk.out" gateway-xlate.test.mjs GATEWAY_URL="$GW" GATEWAY_KEY="$key" \
-	SIM_URL="$SIM_URL" ACCESS_LOG="$tmp/access.log"
+	SIM_URL="$SIM_URL" ACCESS_LOG="$tmp/access.log" AUDIT_LOG="$tmp/audit.jsonl"
 
 post() {	# PATH BODY [curl args]: sets $code, body in $tmp/body
 	local path=$1 body=$2
@@ -72,6 +73,8 @@ post /v1/messages '{"model":"gem-x","max_tokens":8,"messages":[{"role":"user","c
 check "unknown fields of the caller's format are dropped, not errors ($code)" test "$code" = 200
 check "the Bedrock calls were signed: the simulator refused none" \
 	bash -c "! curl -s '$SIM_URL/_sim/log?provider=bedrock' | grep -q '\"status\":403'"
+check "tollctl audit verify passes on the translated calls' audit log" \
+	"$TOLLCTL" audit verify "$tmp/audit.jsonl"
 check "no crash or sanitizer report in the gateway's log" \
 	no_sanitizer_report "$tmp/gw.log"
 finish

@@ -22,6 +22,7 @@ const GW = process.env.GATEWAY_URL;
 const KEY = process.env.GATEWAY_KEY;
 const SIM = process.env.SIM_URL;
 const ACCESS_LOG = process.env.ACCESS_LOG;
+const AUDIT_LOG = process.env.AUDIT_LOG;
 
 const openai = new OpenAI({ baseURL: `${GW}/v1`, apiKey: KEY, maxRetries: 0 });
 const anthropic = new Anthropic({ baseURL: GW, apiKey: KEY, maxRetries: 0 });
@@ -31,15 +32,15 @@ async function lastSim() {
 	return text.split('\n').filter(Boolean).map((l) => JSON.parse(l)).at(-1);
 }
 
-async function accessLine(rid) {
+async function logLine(file, rid) {
 	for (let i = 0; i < 40; i++) {
-		const lines = readFileSync(ACCESS_LOG, 'utf8').split('\n').filter(Boolean);
+		const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
 		const hit = lines.map((l) => JSON.parse(l)).find((e) => e.request_id === rid);
 		if (hit)
 			return hit;
 		await sleep(50);
 	}
-	assert.fail(`no access log line for ${rid}`);
+	assert.fail(`no line for ${rid} in ${file}`);
 }
 
 // The call reached `provider` (the simulator's name for the wire format),
@@ -47,10 +48,14 @@ async function accessLine(rid) {
 async function accounted(rid, provider, sim) {
 	const e = await lastSim();
 	assert.equal(e.provider, sim, `the simulator was called as ${sim}`);
-	const a = await accessLine(rid);
+	const a = await logLine(ACCESS_LOG, rid);
 	assert.equal(a.provider, provider);
 	assert.equal(a.tokens_in, e.usage.prompt_tokens, 'input tokens equal the provider usage');
 	assert.equal(a.tokens_out, e.usage.completion_tokens, 'output tokens equal the provider usage');
+	const r = await logLine(AUDIT_LOG, rid);
+	assert.equal(r.provider, provider);
+	assert.equal(r.tokens_in, e.usage.prompt_tokens, 'the audit record has the provider usage');
+	assert.equal(r.tokens_out, e.usage.completion_tokens, 'the audit record has the provider usage');
 	return e.usage;
 }
 
@@ -137,6 +142,10 @@ for (const [model, provider, sim] of viaOpenAI) {
 		const stream = openai.chat.completions.stream({ model, tools, stream_options: { include_usage: true },
 			messages: [{ role: 'user', content: 'call the get_weather tool for Oslo' }] });
 		const final = await stream.finalChatCompletion();
+		// This helper hides the response: the call is the last one logged.
+		await sleep(250);
+		const last = readFileSync(ACCESS_LOG, 'utf8').split('\n').filter(Boolean).at(-1);
+		await accounted(JSON.parse(last).request_id, provider, sim);
 		const call = final.choices[0].message.tool_calls?.[0];
 		assert.ok(call, 'a tool call was assembled from the stream');
 		assert.equal(call.function.name, 'get_weather');
@@ -172,10 +181,10 @@ for (const [model, provider, sim] of viaAnthropic) {
 		const msg = await stream.finalMessage();
 		assert.match(msg.content[0].text, /stream me some words/);
 		assert.equal(msg.stop_reason, 'end_turn');
-		const e = await lastSim();
-		assert.equal(e.provider, sim);
-		assert.equal(msg.usage.input_tokens, e.usage.prompt_tokens);
-		assert.equal(msg.usage.output_tokens, e.usage.completion_tokens);
+		const { response } = await stream.withResponse();
+		const u = await accounted(response.headers.get('x-tollgate-request-id'), provider, sim);
+		assert.equal(msg.usage.input_tokens, u.prompt_tokens);
+		assert.equal(msg.usage.output_tokens, u.completion_tokens);
 	});
 
 	test(`anthropic sdk → ${sim}: tool use (streamed), then the tool result sent back`, async () => {

@@ -1335,9 +1335,30 @@ static void test_http1_chunk_encoder_round_trips_through_the_decoder(void **stat
 #define R(f) cmocka_unit_test(test_http1_rejects_##f)
 #define C(f) cmocka_unit_test(test_http1_chunked_rejects_##f)
 
+static void test_http1_retry_after_seconds_and_dates(void **state)
+{
+	const time_t now = 784111777;	/* Sun, 06 Nov 1994 08:49:37 GMT */
+
+	(void)state;
+	assert_int_equal(http1_retry_after_ms("120", now), 120000);
+	assert_int_equal(http1_retry_after_ms(" 0 ", now), 0);
+	assert_int_equal(http1_retry_after_ms("Sun, 06 Nov 1994 08:49:39 GMT", now), 2000);
+	assert_int_equal(http1_retry_after_ms("Sun, 06 Nov 1994 08:49:37 GMT", now), 0);	/* now */
+	assert_int_equal(http1_retry_after_ms("Sat, 05 Nov 1994 08:49:37 GMT", now), 0);	/* past */
+	assert_int_equal(http1_retry_after_ms("99999999999999999999", now), 86400000);
+	assert_int_equal(http1_retry_after_ms("Sun, 06 Nov 1995 08:49:37 GMT", now), 86400000);
+	/* Malformed: no unit suffixes, no other date forms, no trailing bytes. */
+	assert_int_equal(http1_retry_after_ms("5s", now), 0);
+	assert_int_equal(http1_retry_after_ms("-5", now), 0);
+	assert_int_equal(http1_retry_after_ms("Sunday, 06-Nov-94 08:49:39 GMT", now), 0);
+	assert_int_equal(http1_retry_after_ms("Sun, 06 Nov 1994 08:49:39 GMT x", now), 0);
+	assert_int_equal(http1_retry_after_ms("", now), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		T(test_http1_retry_after_seconds_and_dates),
 		R(te_and_cl), R(cl_and_te_in_response), R(te_gzip_chunked),
 		R(te_chunked_not_last), R(te_chunked_twice_in_one_field),
 		R(te_identity), R(te_chunked_with_junk), R(te_in_two_fields),

@@ -1067,3 +1067,32 @@ size_t http1_chunk_last(char *out, size_t cap,
 	memcpy(out + len, "\r\n", 2);
 	return len + 2;
 }
+
+uint64_t http1_retry_after_ms(const char *v, time_t now)
+{
+	const uint64_t day_ms = 86400ull * 1000;
+	struct tm tm = { 0 };
+	const char *end;
+	uint64_t n = 0;
+	time_t when;
+
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v >= '0' && *v <= '9') {
+		for (; *v >= '0' && *v <= '9'; v++) {
+			n = n * 10 + (uint64_t)(*v - '0');
+			if (n > day_ms / 1000)
+				return day_ms;
+		}
+		while (*v == ' ' || *v == '\t')
+			v++;
+		return *v ? 0 : n * 1000;
+	}
+	end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (!end || *end)
+		return 0;
+	when = timegm(&tm);
+	if (when == (time_t)-1 || when <= now)
+		return 0;
+	return (uint64_t)(when - now) > day_ms / 1000 ? day_ms : (uint64_t)(when - now) * 1000;
+}

@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Tokens of the Connection fields of one message that are recorded; more
  * distinct options than this is an error (HTTP1_E_CONNECTION_TOO_MANY). */
@@ -308,5 +309,13 @@ size_t http1_chunk_head(char *out, size_t cap, uint64_t n);
  * "\r\n". Returns the length, 0 if cap is too small. */
 size_t http1_chunk_last(char *out, size_t cap,
 			const struct http1_header *trailers, size_t n);
+
+/*
+ * A Retry-After value (RFC 9110 §10.2.3), NUL-terminated: delay-seconds or
+ * an HTTP-date in the preferred IMF-fixdate form ("Sun, 06 Nov 1994
+ * 08:49:37 GMT"), as milliseconds from `now`. 0 when malformed or in the
+ * past; capped at one day.
+ */
+uint64_t http1_retry_after_ms(const char *v, time_t now);
 
 #endif /* TOLLGATE_HTTP1_H */

@@ -1269,6 +1269,11 @@ void llm_out_fini(struct llm_out *out)
 	buf_free(&out->headers);
 }
 
+int llm_call_status(const struct llm_call *c)
+{
+	return c ? c->status : 0;
+}
+
 const char *llm_call_provider(const struct llm_call *c)
 {
 	return c && c->provider ? c->provider->name : NULL;

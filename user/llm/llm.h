@@ -149,6 +149,8 @@ struct genai;
 void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm, int status,
 		     uint64_t latency_us, uint64_t ttft_us);
 
+/* The status of the call's answer as the handler sees it now. */
+int llm_call_status(const struct llm_call *c);
 /* The provider the call went to last (x-tollgate-provider), or NULL. */
 const char *llm_call_provider(const struct llm_call *c);
 

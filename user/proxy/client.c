@@ -1301,11 +1301,11 @@ static uint64_t retry_after_ms(const struct http1_message *m)
 
 	for (i = 0; i < m->n_headers; i++)
 		if (http1_span_eq_nocase(m->headers[i].name, "retry-after", 11)) {
-			char v[16];
+			char v[40];
 
 			snprintf(v, sizeof(v), "%.*s", (int)m->headers[i].value.len,
 				 m->headers[i].value.p);
-			return strtoull(v, NULL, 10) * 1000;	/* delta-seconds */
+			return http1_retry_after_ms(v, time(NULL));
 		}
 	return 0;
 }
@@ -1507,6 +1507,27 @@ static void client_resp_out(struct client *c, const char *p, size_t n)
 		uconn_pause(c->up);
 }
 
+/* The handler changed its mind about a buffered answer's status (a
+ * provider answer it could not read is a 502): the head's status line. */
+static void client_restatus(struct client *c, int status)
+{
+	const char *eol = c->rhead.p ? memchr(c->rhead.p, '\n', c->rhead.len) : NULL;
+	struct buf h = { 0 };
+	size_t skip;
+
+	if (!eol || status < 200 || status > 599)
+		return;
+	skip = (size_t)(eol + 1 - c->rhead.p);
+	if (buf_printf(&h, SIZE_MAX, "HTTP/1.1 %d %s\r\n", status, reason(status)) ||
+	    buf_append(&h, c->rhead.p + skip, c->rhead.len - skip, SIZE_MAX)) {
+		buf_free(&h);
+		return;
+	}
+	buf_free(&c->rhead);
+	c->rhead = h;
+	c->status = status;
+}
+
 void client_resp_done(struct client *c)
 {
 	if (c->closing)
@@ -1537,6 +1558,8 @@ void client_resp_done(struct client *c)
 		if (c->llm_mode == LLM_RESP_BUFFER) {
 			if (!c->keep_alive)
 				c->close_after = true;
+			if (llm_call_status(c->llm) != c->status)
+				client_restatus(c, llm_call_status(c->llm));
 			if (buf_printf(&c->rhead, SIZE_MAX, "Content-Length: %zu\r\n%s\r\n", o->len,
 				       c->close_after ? "Connection: close\r\n" : "") ||
 			    client_out(c, c->rhead.p, c->rhead.len))
