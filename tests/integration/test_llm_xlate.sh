@@ -3,8 +3,9 @@
 #
 # Format translation end to end: the official OpenAI and Anthropic SDKs in
 # front of tollgated (tests/interop/gateway-xlate.test.mjs), the provider
-# simulator behind it speaking OpenAI, Anthropic, Gemini and Bedrock (SigV4
-# checked by the simulator), and the request-side refusals with curl.
+# simulator behind it speaking OpenAI, Azure OpenAI, Anthropic, Gemini and
+# Bedrock (SigV4 checked by the simulator), and the request-side refusals
+# with curl.
 #
 #   BUILD=build bash tests/integration/test_llm_xlate.sh
 set -uo pipefail
@@ -31,12 +32,15 @@ tenants:
     keys: [{name: ci, hash: "$hash"}]
 providers:
   - {name: p-openai, type: openai_compatible, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_OPENAI_KEY}", retries: 0}
+  - {name: p-azure, type: azure_openai, base_url: "$SIM_URL", api_version: "2024-10-21",
+     api_key: "\${env:SIM_AZURE_KEY}", retries: 0}
   - {name: p-anthropic, type: anthropic, base_url: "$SIM_URL/v1", api_key: "\${env:SIM_ANT_KEY}", retries: 0}
   - {name: p-gemini, type: gemini, base_url: "$SIM_URL/v1beta", api_key: "\${env:SIM_GEMINI_KEY}", retries: 0}
   - {name: p-bedrock, type: bedrock, region: us-east-1, base_url: "$SIM_URL",
      access_key_id: "\${env:SIM_AWS_ID}", secret_access_key: "\${env:SIM_AWS_SECRET}", retries: 0}
 models:
   - {name: gpt-x, provider: p-openai, upstream: gpt-4o-mini}
+  - {name: az-x, provider: p-azure, upstream: gpt-4o-mini}
   - {name: claude-x, provider: p-anthropic, upstream: claude-3-5-haiku-20241022}
   - {name: gem-x, provider: p-gemini, upstream: gemini-2.0-flash}
   - {name: br-x, provider: p-bedrock, upstream: "anthropic.claude-3-5-sonnet-20240620-v1:0"}
@@ -44,7 +48,7 @@ telemetry:
   access_log: {enabled: true, path: $tmp/access.log}
   audit: {enabled: true, path: $tmp/audit.jsonl, fsync: batch}
 POLICY
-SIM_OPENAI_KEY=sk-sim-openai SIM_ANT_KEY=sk-ant-sim SIM_GEMINI_KEY=sim-gemini-key \
+SIM_OPENAI_KEY=sk-sim-openai SIM_AZURE_KEY=sim-azure-key SIM_ANT_KEY=sk-ant-sim SIM_GEMINI_KEY=sim-gemini-key \
 SIM_AWS_ID=AKIASIMULATOR0000000 SIM_AWS_SECRET=sim/aws/secret/access/key \
 	"$TGD" -c "$tmp/policy.yaml" 2>"$tmp/gw.log" &
 pids+=($!)

@@ -64,9 +64,10 @@ const weather = {
 	schema: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
 };
 
-// ---- the OpenAI SDK in front of Anthropic, Gemini and Bedrock ----------------------------
+// ---- the OpenAI SDK in front of Azure (as is), Anthropic, Gemini and Bedrock ------------
 
 const viaOpenAI = [
+	['az-x', 'p-azure', 'azure'],		// native: no translation
 	['claude-x', 'p-anthropic', 'anthropic'],
 	['gem-x', 'p-gemini', 'gemini'],
 	['br-x', 'p-bedrock', 'bedrock'],
@@ -154,10 +155,11 @@ for (const [model, provider, sim] of viaOpenAI) {
 	});
 }
 
-// ---- the Anthropic SDK in front of OpenAI, Gemini and Bedrock ---------------------------
+// ---- the Anthropic SDK in front of OpenAI, Azure, Gemini and Bedrock --------------------
 
 const viaAnthropic = [
 	['gpt-x', 'p-openai', 'openai'],
+	['az-x', 'p-azure', 'azure'],
 	['gem-x', 'p-gemini', 'gemini'],
 	['br-x', 'p-bedrock', 'bedrock'],
 ];
