@@ -32,6 +32,8 @@ CASES=(
 	native_never_falls_back_to_generic
 	generic_only_when_asked
 	attach_native_with_policy
+	pacing_warns_without_fq
+	pacing_quiet_with_fq
 	status_json_shows_attachment
 	bpftool_net_shows_programs
 	tcp_traffic_passes
@@ -225,11 +227,13 @@ tenants:
     prefixes: [10.201.0.0/16, "2001:db8:1::/48"]
     bytes_per_token: 4
     syn: {rate: 1000/s, burst: 100}
+    egress_bytes_per_second: 1MiB
   - name: beta
     prefixes: [192.0.2.0/24, 198.51.100.0/24]
 default_tenant: beta
 kernel:
   enabled: true
+  egress_pacing: true
   interfaces: [$VN]
   flow_table_size: 4096
   syn_per_prefix: {rate: 1000/s, burst: 200}
@@ -314,6 +318,30 @@ fi
 xdp_id=$(jget 'j["xdp_prog_id"]')
 tc_id=$(jget 'j["tc_prog_id"]')
 
+# egress_pacing with the veth's default root qdisc (noqueue): said, not
+# silently ignored; with fq at the root, nothing to say.
+if [ "$(jget 'j.get("pacing_ignored_by_qdisc")')" = noqueue ] &&
+   grep -q "egress_pacing needs fq" <<<"$err"; then
+	ok pacing_warns_without_fq
+else
+	fail pacing_warns_without_fq "out=$out err=$err"
+fi
+if ! in_ns tc qdisc replace dev "$VN" root fq 2>/dev/null; then
+	echo "SKIP pacing_quiet_with_fq: this kernel has no fq qdisc (CONFIG_NET_SCH_FQ)"
+	skipped=$((skipped + 1))
+else
+	tctl -j attach "$VN" -c "$tmp/p1.yaml" --pin-dir "$PIN"
+	if [ "$rc" -eq 0 ] && [ "$(jget 'j.get("pacing_ignored_by_qdisc")')" = None ] &&
+	   ! grep -q "egress_pacing" <<<"$err"; then
+		ok pacing_quiet_with_fq
+	else
+		fail pacing_quiet_with_fq "rc=$rc out=$out err=$err"
+	fi
+	in_ns tc qdisc del dev "$VN" root 2>/dev/null
+	xdp_id=$(jget 'j["xdp_prog_id"]')
+	tc_id=$(jget 'j["tc_prog_id"]')
+fi
+
 tctl -j status
 if [ "$rc" -eq 0 ] && [ "$(jget 'j["pin_dir"]')" = "$PIN" ] &&
    [ "$(jget '[i["ifname"] for i in j["interfaces"]]')" = "['$VN']" ] &&
@@ -375,9 +403,9 @@ else
 fi
 
 # alpha (id 1): 1000/s with burst 100 is T = 1 ms, tau = 99 ms.
-t1=$(map_get tg_tenants "1 0 0 0" '(v["syn_interval_ns"], v["syn_burst_ns"], v["bytes_per_token"], v["flags"])')
+t1=$(map_get tg_tenants "1 0 0 0" '(v["syn_interval_ns"], v["syn_burst_ns"], v["bytes_per_token"], v["flags"], v["egress_bytes_per_sec"])')
 cfg=$(map_get tg_config "0 0 0 0" '(v["prefix_syn_interval_ns"], v["prefix_syn_burst_ns"], v["flood_flows_per_sec"], v["default_tenant_id"], v["clock_override_ns"])')
-if [ "$t1" = "(1000000, 99000000, 4, 0)" ] && [ "$cfg" = "(1000000, 199000000, 50000, 2, 0)" ]; then
+if [ "$t1" = "(1000000, 99000000, 4, 0, 1048576)" ] && [ "$cfg" = "(1000000, 199000000, 50000, 2, 0)" ]; then
 	ok policy_limits_are_in_the_maps
 else
 	fail policy_limits_are_in_the_maps "tg_tenants[1]=$t1 tg_config=$cfg"

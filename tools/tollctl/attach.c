@@ -159,6 +159,8 @@ int ctl_do_attach(int argc, char **argv)
 		jsonw_bool_field(ctl_jw, "replaced_foreign", res.replaced_foreign);
 		jsonw_bool_field(ctl_jw, "policy_synced", res.policy_synced);
 		jsonw_uint_field(ctl_jw, "flow_table_size", res.flow_table_size);
+		if (res.pacing_qdisc[0])
+			jsonw_string_field(ctl_jw, "pacing_ignored_by_qdisc", res.pacing_qdisc);
 		jsonw_string_field(ctl_jw, "pin_dir", o.pin_dir);
 		jsonw_end_object(ctl_jw);
 	} else {

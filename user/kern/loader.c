@@ -304,6 +304,52 @@ static int loader_clsact_filters(uint32_t ifindex)
 	return ret ? ret : n;
 }
 
+/* Whether departure times (EDT) take effect on `ifindex`: its root qdisc is
+ * fq, or mq with fq on every queue. 1, or 0 with the root's kind in
+ * `kind` ("none" without one), or -errno. */
+static int loader_root_is_fq(uint32_t ifindex, char *kind, size_t cap)
+{
+	struct nl_cache *cache = NULL;
+	struct nl_object *obj;
+	struct nl_sock *sk;
+	uint32_t root = 0;
+	int ret, children = 0, fq_children = 0;
+
+	snprintf(kind, cap, "none");
+	ret = loader_nl_open(&sk);
+	if (ret)
+		return ret;
+	if (rtnl_qdisc_alloc_cache(sk, &cache)) {
+		nl_socket_free(sk);
+		return -EIO;
+	}
+	for (obj = nl_cache_get_first(cache); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_tc *tc = TC_CAST(obj);
+
+		if (rtnl_tc_get_ifindex(tc) == (int)ifindex && rtnl_tc_get_parent(tc) == TC_H_ROOT &&
+		    rtnl_tc_get_kind(tc)) {
+			snprintf(kind, cap, "%s", rtnl_tc_get_kind(tc));
+			root = rtnl_tc_get_handle(tc);
+		}
+	}
+	for (obj = nl_cache_get_first(cache); root && obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_tc *tc = TC_CAST(obj);
+		const char *k = rtnl_tc_get_kind(tc);
+
+		if (rtnl_tc_get_ifindex(tc) == (int)ifindex &&
+		    TC_H_MAJ(rtnl_tc_get_parent(tc)) == TC_H_MAJ(root) &&
+		    rtnl_tc_get_parent(tc) != TC_H_ROOT) {
+			children++;
+			fq_children += k && !strcmp(k, "fq");
+		}
+	}
+	nl_cache_free(cache);
+	nl_socket_free(sk);
+	if (!strcmp(kind, "fq"))
+		return 1;
+	return !strcmp(kind, "mq") && children && children == fq_children;
+}
+
 /* Whether `ifindex` has a clsact qdisc. Returns 1, 0 or -errno. */
 static int loader_has_clsact(uint32_t ifindex)
 {
@@ -1196,6 +1242,17 @@ int kern_attach(const char *ifname, const struct kern_attach_opts *o,
 		if (ret)
 			goto out_free_objs;
 		res->policy_synced = true;
+	}
+
+	if (o->policy && o->policy->kernel.egress_pacing) {
+		char kind[16];
+
+		if (loader_root_is_fq(ifc.ifindex, kind, sizeof(kind)) == 0) {
+			snprintf(res->pacing_qdisc, sizeof(res->pacing_qdisc), "%s", kind);
+			log_warn("kern: %s: kernel.egress_pacing needs fq as the root qdisc (or mq over "
+				 "fq); the root is %s, so departure times are ignored "
+				 "(tc qdisc replace dev %s root fq)", ifc.name, kind, ifc.name);
+		}
 	}
 
 	ret = loader_xdp_attach(dir, &ifc, &key, objs.xdp_prog_fd, o, res, err, err_size);

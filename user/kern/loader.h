@@ -90,6 +90,9 @@ struct kern_attach_result {
 	bool replaced_foreign;		/* --force removed another XDP program */
 	bool policy_synced;		/* the maps were (re)filled from the policy */
 	uint32_t flow_table_size;	/* as loaded (a pinned table keeps its size) */
+	/* The policy asks for egress pacing but the root qdisc is not fq
+	 * (nor mq over fq), so departure times are ignored: its kind. */
+	char pacing_qdisc[16];
 };
 
 /* `dir` when not NULL, else $TOLLGATE_PIN_DIR when set and not empty, else

@@ -65,6 +65,7 @@ static void sync_tenant_config(const struct policy_tenant *t,
 	c->syn_burst_ns = burst;
 	c->bytes_per_token = t->bytes_per_token > TG_BYTES_PER_TOKEN_MAX ?
 			     TG_BYTES_PER_TOKEN_MAX : t->bytes_per_token;
+	c->egress_bytes_per_sec = t->egress_bytes_per_second;
 }
 
 /* A desired LPM entry, v4 and v6 alike: the key's bytes then the id. */

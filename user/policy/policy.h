@@ -260,6 +260,7 @@ struct policy_tenant {
 	const char *guard;	/* NULL: the default guard */
 	uint32_t bytes_per_token;
 	struct policy_syn_limit syn;
+	uint64_t egress_bytes_per_second;	/* kernel.egress_pacing; 0: unpaced */
 	bool cache;		/* its answers may be cached (cache.enabled) */
 	uint64_t cache_ttl_ms;	/* 0: cache.ttl */
 	struct policy_loc loc;
