@@ -132,7 +132,7 @@ int tg_tc_egress(struct __sk_buff *skb)
 		flow->payload_out += payload;
 		flow->tcp_flags_out |= pkt.tcp_flags;
 		bpt = tc ? tc->bytes_per_token : 0;
-		if (bpt) {
+		if (bpt && payload) {	/* no payload, no new tokens */
 			tok = flow->payload_out / bpt;
 			if (tok > flow->tokens_out) {
 				if (ts)

@@ -63,7 +63,7 @@ static __always_inline void tg_emit(struct xdp_md *ctx,
 {
 	struct tg_flood_window *w = tg_flood_get();
 	struct tg_event *e;
-	__u64 every, cap, seq;
+	__u64 every, cap, skip;
 
 	if (!w)
 		return;
@@ -71,9 +71,16 @@ static __always_inline void tg_emit(struct xdp_md *ctx,
 					  TG_EVENT_SAMPLE_DEFAULT;
 	cap = cfg->events_per_sec ? cfg->events_per_sec :
 				    TG_EVENTS_PER_SEC_DEFAULT;
-	seq = w->event_seq++;
-	if (seq % every)
+	/* Every `every`-th candidate, by a countdown (a division here cost
+	 * more than the rest of a drop). A count at or above `every` is
+	 * stale (an older program counted up here, or the rate changed):
+	 * it starts over. */
+	skip = w->event_skip;
+	if (skip && skip < every) {
+		w->event_skip = skip - 1;
 		return;
+	}
+	w->event_skip = every - 1;
 	if (!now)
 		now = tg_now(cfg);
 	tg_window_roll(w, now);
@@ -199,7 +206,7 @@ static __always_inline void tg_flow_add_in(struct tg_flow *f, __u32 len,
 	f->bytes_in += len;
 	f->payload_in += payload;
 	f->tcp_flags_in |= flags;
-	if (bpt) {
+	if (bpt && payload) {	/* no payload, no new tokens: no division */
 		tok = f->payload_in / bpt;
 		if (tok > f->tokens_in) {
 			if (ts)

@@ -319,7 +319,7 @@ struct tg_flood_window {
 	__u64 inserts;		/* flow inserts in the window */
 	/* ---- ABI 2 ---- */
 	__u64 events;		/* events written in the window */
-	__u64 event_seq;	/* event candidates seen on this CPU, ever */
+	__u64 event_skip;	/* event candidates to skip before the next sample */
 };
 _Static_assert(sizeof(struct tg_flood_window) == 32, "tg_flood_window layout");
 
