@@ -14,6 +14,9 @@ seeds_for() {
 	fuzz_sse) echo "tests/data/sse" ;;
 	fuzz_json) echo "tests/data/json" ;;
 	fuzz_evstream) echo "tests/data/evstream" ;;
+	fuzz_xlate_req) echo "tests/data/xlate" ;;
+	fuzz_xlate_stream) echo "tests/data/xlate_stream" ;;
+	fuzz_jwt) echo "tests/data/jwt" ;;
 	*) echo "" ;;
 	esac
 }
@@ -34,7 +37,7 @@ for bin in "$@"; do
 		-print_final_stats=1 -artifact_prefix=build/fuzz/artifacts/"$name"- \
 		"${dict[@]}" "$corpus" "${seeds[@]}" >"$log" 2>&1
 	rc=$?
-	grep -E '^(#[0-9]+ +DONE|Done [0-9]+ runs|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' "$log"
+	grep -E '^(#[0-9]+[[:space:]]+DONE|Done [0-9]+ runs|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY)' "$log"
 	if [ $rc -eq 0 ]; then
 		echo "ok $name"
 		passed=$((passed + 1))

@@ -470,6 +470,14 @@ static const struct bad_case bad_cases[] = {
 	  "'input_audio':{}}]}]}", "messages[0].content[0]: part type 'input_audio' cannot be" },
 	{ XL_OPENAI, XL_ANTHROPIC, "{'n':2,'messages':[{'role':'user','content':'x'}]}",
 	  "n: only one choice" },
+	/* Found by fuzz_xlate_req: a media type with a comma broke the data:
+	 * URL written for OpenAI and went to Gemini as is. */
+	{ XL_ANTHROPIC, XL_OPENAI, "{'max_tokens':1,'messages':[{'role':'user','content':[{'type':"
+	  "'image','source':{'type':'base64','media_type':'image/png,x','data':'iVBORw0KGgo='}}]}]}",
+	  "source.media_type: not a media type" },
+	{ XL_OPENAI, XL_GEMINI, "{'messages':[{'role':'user','content':[{'type':'image_url',"
+	  "'image_url':{'url':'data:image/p\\\"ng;base64,iVBORw0KGgo='}}]}]}",
+	  "media type is malformed" },
 	{ XL_OPENAI, XL_ANTHROPIC, "[{'role':'user'}]", "body: must be a JSON object" },
 	{ XL_ANTHROPIC, XL_OPENAI, "'text'", "body: must be a JSON object" },
 	{ XL_OPENAI, XL_ANTHROPIC, "{'messages':[{'role':'user','content':'x'}", "not valid JSON" },

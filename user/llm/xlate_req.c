@@ -34,6 +34,7 @@
  * usage split into fresh input, cache reads, cache writes and output) and
  * written in the caller's format.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -229,6 +230,21 @@ static json_t *parse_object(const char *s, size_t n)
 
 /* "data:image/png;base64,AAAA" (RFC 2397) into an image part; other
  * encodings of the data are refused (the targets want base64). */
+/* A media type as type/subtype of token characters (RFC 9110 §8.3.1, no
+ * parameters): what can go into a data: URL or a mimeType field as is. */
+static bool mime_ok(const char *m, size_t n)
+{
+	size_t i, slash = 0;
+
+	for (i = 0; i < n; i++) {
+		if (m[i] == '/')
+			slash++;
+		else if (!isalnum((unsigned char)m[i]) && !strchr(".+-_", m[i]))
+			return false;
+	}
+	return n > 2 && n <= 64 && slash == 1 && m[0] != '/' && m[n - 1] != '/';
+}
+
 static int image_from_url(struct xw *w, const char *url, size_t n, const char *at, json_t *parts)
 {
 	const char *comma, *semi, *mime = url + 5;
@@ -246,6 +262,8 @@ static int image_from_url(struct xw *w, const char *url, size_t n, const char *a
 	semi = memchr(mime, ';', (size_t)(comma - mime));
 	if (!semi || semi == mime)
 		return bad(w, "%s: image data: URL has no media type", at);
+	if (!mime_ok(mime, (size_t)(semi - mime)))
+		return bad(w, "%s: image data: URL's media type is malformed", at);
 	push(w, parts, json_pack("{s:s, s:s%, s:s%, s:s}", "type", "image", "mime", mime,
 				 (size_t)(semi - mime), "data", comma + 1,
 				 n - (size_t)(comma + 1 - url), "at", at));
@@ -546,6 +564,8 @@ static int an_image(struct xw *w, const json_t *blk, const char *at, json_t *par
 	if (is(t, "base64")) {
 		if (!mime || !gets(src, "data"))
 			return bad(w, "%s.source: wants media_type and data strings", at);
+		if (!mime_ok(mime, strlen(mime)))
+			return bad(w, "%s.source.media_type: not a media type (e.g. image/png)", at);
 		push(w, parts, json_pack("{s:s, s:s, s:O, s:s}", "type", "image", "mime", mime,
 					 "data", get(src, "data"), "at", at));
 		return 0;
