@@ -170,5 +170,11 @@ print("- governance costs <= 10%% of plain-proxy throughput: %.2fx, %s" % (g / p
 print("- added p99 <= 100 us over direct: %+.0f us, %s" % (gp99 - dp99, "met" if gp99 - dp99 <= 100 else "NOT met"))
 print("- CPU per request below nginx's plain proxying: %.1f vs %.1f us, %s" % (gc, nc, "met" if gc < nc else "NOT met"))
 EOF
-lines=$(wc -l <"$tmp/audit.jsonl")
-"$TOLLCTL" audit verify "$tmp/audit.jsonl" >/dev/null && echo "- audit log: $lines lines written and verified"
+# The log rotates (100 MB by default) during a run: count and verify every
+# file of the chain, the rotated ones first (their names sort in time order).
+shopt -s nullglob
+audit_files=("$tmp"/audit.jsonl.* "$tmp/audit.jsonl")
+shopt -u nullglob
+lines=$(cat "${audit_files[@]}" | wc -l)
+"$TOLLCTL" audit verify "${audit_files[@]}" >/dev/null &&
+	echo "- audit log: $lines lines in ${#audit_files[@]} file(s) written and verified"

@@ -49,14 +49,24 @@ int buf_append(struct buf *b, const void *data, size_t n, size_t max)
 
 int buf_printf(struct buf *b, size_t max, const char *fmt, ...)
 {
+	size_t room = b->cap - b->len;
 	va_list ap;
 	int n, err;
 
+	/* Formatted once into the room already there, which is nearly
+	 * always enough; only a text that does not fit is formatted again
+	 * after growing. */
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return -EINVAL;
+	if ((size_t)n < room) {
+		if ((size_t)n + 1 > max || b->len > max - ((size_t)n + 1))
+			return -ENOSPC;	/* as buf_reserve would say; len unchanged */
+		b->len += (size_t)n;
+		return 0;
+	}
 	err = buf_reserve(b, (size_t)n + 1, max);
 	if (err)
 		return err;

@@ -5,6 +5,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 static const char *const json_errors[JSON_E_COUNT] = {
 	[JSON_E_NONE] = "no error",
@@ -286,6 +289,24 @@ static bool is_plain8(const unsigned char *p)
 		 (x & high));				/* >= 0x80 */
 }
 
+#ifdef __SSE2__
+/*
+ * The same test over 16 bytes: a mask with bit k set when p[k] is not a
+ * plain string byte. A signed compare against 0x20 catches the control
+ * bytes and, being negative, every byte from 0x80 up. Long prompts are
+ * most of what a request scan reads, so twice the stride counts.
+ */
+static unsigned int plain16_stop(const unsigned char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	__m128i bad = _mm_or_si128(_mm_cmplt_epi8(x, _mm_set1_epi8(0x20)),
+				   _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+						_mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+
+	return (unsigned int)_mm_movemask_epi8(bad);
+}
+#endif
+
 /*
  * A string at sc->i (its opening quote), to just past its closing quote.
  * With `kr`, the inner text's position and raw and decoded lengths are
@@ -302,6 +323,17 @@ static enum json_err scan_string(struct scan *sc, struct json_keyrec *kr,
 
 	for (;;) {
 		run = i;
+#ifdef __SSE2__
+		while (len - i >= 16) {
+			unsigned int stop = plain16_stop(b + i);
+
+			if (stop) {
+				i += (size_t)__builtin_ctz(stop);
+				break;
+			}
+			i += 16;
+		}
+#endif
 		while (len - i >= 8 && is_plain8(b + i))
 			i += 8;
 		while (i < len && str_class[b[i]] == SC_PLAIN)

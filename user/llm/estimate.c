@@ -13,6 +13,7 @@
  * OpenAI's o200k_base and cl100k_base counts, with under-estimates costing
  * more than over-estimates: a low estimate lets a caller past a limit.
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -152,8 +153,11 @@ static const uint8_t est_ascii_of[128] = {
 	['{' ... 127] = EST_F_PUNCT,
 };
 
+/* The weighted sum is linear in the counts, so it is kept as it goes: a
+ * scalar the compiler holds in a register, where an array of counters
+ * indexed by class made each byte a store and a dependent load. */
 struct est_state {
-	uint64_t count[EST_F_NR];
+	uint64_t sum;		/* in 1/EST_ONE tokens */
 	enum est_feat run;	/* the run the last character was in */
 };
 
@@ -161,16 +165,16 @@ static void est_add(struct est_state *st, enum est_feat f)
 {
 	enum est_feat run = est_run_of[f];
 
-	st->count[f]++;
+	st->sum += est_weight[f];
 	if (run != EST_F_NR && run != st->run)
-		st->count[run]++;
+		st->sum += est_weight[run];
 	st->run = run;
 }
 
 static void est_add_ascii(struct est_state *st, unsigned char ch)
 {
 	if (ch >= 'A' && ch <= 'Z')
-		st->count[EST_F_UPPER]++;
+		st->sum += est_weight[EST_F_UPPER];
 	est_add(st, est_ascii_of[ch & 0x7f]);
 }
 
@@ -182,6 +186,80 @@ static int est_hex(unsigned char ch)
 		return (ch | 0x20) - 'a' + 10;
 	return -1;
 }
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+static unsigned int est_range16(__m128i x, char lo, char hi)
+{
+	return (unsigned int)_mm_movemask_epi8(_mm_and_si128(
+		_mm_cmpgt_epi8(x, _mm_set1_epi8((char)(lo - 1))),
+		_mm_cmplt_epi8(x, _mm_set1_epi8((char)(hi + 1)))));
+}
+
+/* The number of set bits of each 16-bit quarter of x, in that quarter
+ * (without the popcnt instruction, which x86-64's baseline lacks). */
+static uint64_t est_popcount16x4(uint64_t x)
+{
+	x -= x >> 1 & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + (x >> 2 & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (x + (x >> 8)) & 0x00ff00ff00ff00ffull;
+}
+
+/* Run starts in a 16-byte class mask: members whose predecessor (bit
+ * below, or the previous chunk's last character for bit 0) is not one. */
+static unsigned int est_starts(unsigned int m, bool prev_in)
+{
+	return m & ~((m << 1) | (prev_in ? 1u : 0u));
+}
+
+/*
+ * 16 bytes at once when they are plain ASCII with no backslash (most of
+ * a body: JSON punctuation and prose): the same sums est_add_ascii() would
+ * make byte by byte, from class masks and their run starts. False, and
+ * nothing counted, when the chunk needs the byte-by-byte reading.
+ */
+static bool est_ascii16(struct est_state *st, const char *p)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+	unsigned int hi = (unsigned int)_mm_movemask_epi8(x);
+	unsigned int bs = (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+	unsigned int let, up, dig, spc, pun;
+	enum est_feat last;
+	uint64_t a, b, c;
+
+	if (hi | bs)
+		return false;
+	up = est_range16(x, 'A', 'Z');
+	let = up | est_range16(x, 'a', 'z');
+	dig = est_range16(x, '0', '9');
+	spc = est_range16(x, '\t', '\r') |
+	      (unsigned int)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')));
+	pun = ~(let | dig | spc) & 0xffffu;
+	a = (uint64_t)let | (uint64_t)up << 16 | (uint64_t)dig << 32 | (uint64_t)spc << 48;
+	b = (uint64_t)pun | (uint64_t)est_starts(let, st->run == EST_F_WORD) << 16 |
+	    (uint64_t)est_starts(dig, st->run == EST_F_DIGIT_RUN) << 32 |
+	    (uint64_t)est_starts(spc, st->run == EST_F_SPACE_RUN) << 48;
+	c = est_starts(pun, st->run == EST_F_PUNCT_RUN);
+	a = est_popcount16x4(a);
+	b = est_popcount16x4(b);
+	c = est_popcount16x4(c);
+	st->sum += est_weight[EST_F_LETTER] * (a & 0xffff) +
+		   est_weight[EST_F_UPPER] * (a >> 16 & 0xffff) +
+		   est_weight[EST_F_DIGIT] * (a >> 32 & 0xffff) +
+		   est_weight[EST_F_SPACE] * (a >> 48) +
+		   est_weight[EST_F_PUNCT] * (b & 0xffff) +
+		   est_weight[EST_F_WORD] * (b >> 16 & 0xffff) +
+		   est_weight[EST_F_DIGIT_RUN] * (b >> 32 & 0xffff) +
+		   est_weight[EST_F_SPACE_RUN] * (b >> 48) +
+		   est_weight[EST_F_PUNCT_RUN] * c;
+	last = let & 0x8000u ? EST_F_WORD : dig & 0x8000u ? EST_F_DIGIT_RUN :
+	       spc & 0x8000u ? EST_F_SPACE_RUN : EST_F_PUNCT_RUN;
+	st->run = last;
+	return true;
+}
+#endif
 
 /*
  * Counts the features of p[0..n). Accepts any bytes and never reads past
@@ -195,7 +273,19 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)p[i];
+		unsigned char ch;
+
+#ifdef __SSE2__
+		/* Between characters (no UTF-8 sequence open, no escape being
+		 * read): whole plain chunks at once. */
+		if (!need) {
+			while (n - i >= 16 && est_ascii16(st, p + i))
+				i += 16;
+			if (i == n)
+				break;
+		}
+#endif
+		ch = (unsigned char)p[i];
 
 		if (need > 0) {
 			if ((ch & 0xc0) == 0x80) {
@@ -265,12 +355,8 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 
 uint64_t llm_estimate_tokens(const char *p, size_t n)
 {
-	struct est_state st = { .run = EST_F_NR };
-	uint64_t sum = EST_BASE;
-	int f;
+	struct est_state st = { .sum = EST_BASE, .run = EST_F_NR };
 
 	est_count(&st, p, n);
-	for (f = 0; f < EST_F_NR; f++)
-		sum += est_weight[f] * st.count[f];
-	return (sum + EST_ONE - 1) / EST_ONE;
+	return (st.sum + EST_ONE - 1) / EST_ONE;
 }

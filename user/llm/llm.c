@@ -8,7 +8,7 @@
 #include <netinet/in.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,6 +134,9 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 			e->k = &p->tenants[i].keys[j];
 		}
 	qsort(ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
+	ctx->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!ctx->sha256)
+		goto out_nomem;
 	ctx->pstate = calloc(p->n_providers ? p->n_providers : 1, sizeof(*ctx->pstate));
 	if (!ctx->pstate)
 		goto out_nomem;
@@ -199,6 +202,7 @@ void llm_ctx_free(struct llm_ctx *ctx)
 	llm_govern_fini(ctx);
 	llm_cache_free(ctx->cache);
 	jwt_keys_free(ctx->jwt);
+	EVP_MD_free((EVP_MD *)ctx->sha256);
 	free(ctx->pstate);
 	free(ctx->keys);
 	free(ctx);
@@ -261,7 +265,11 @@ static const struct llm_keyent *key_lookup(const struct llm_ctx *ctx, struct htt
 	struct llm_keyent probe;
 	const struct llm_keyent *e;
 
-	SHA256((const unsigned char *)key.p, key.len, probe.h);
+	/* The digest fetched once per policy: SHA256() fetches it by name
+	 * on every call, which costs more than hashing a key. */
+	if (!ctx->sha256 ||
+	    !EVP_Digest(key.p, key.len, probe.h, NULL, (const EVP_MD *)ctx->sha256, NULL))
+		return NULL;
 	e = bsearch(&probe, ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
 	if (e && CRYPTO_memcmp(e->h, probe.h, 32) == 0)
 		return e;

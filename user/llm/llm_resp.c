@@ -15,44 +15,116 @@
 #include "guard/guard.h"
 #include "llm/internal.h"
 
-static void take_u64(const struct json_value *obj, const char *key, uint64_t *out)
+/* The usage members read_usage() knows, by name. */
+enum usage_key {
+	UK_PROMPT = 0,		/* prompt_tokens */
+	UK_INPUT,		/* input_tokens */
+	UK_COMPLETION,		/* completion_tokens */
+	UK_OUTPUT,		/* output_tokens */
+	UK_CACHE_READ,		/* cache_read_input_tokens */
+	UK_CACHE_WRITE,		/* cache_creation_input_tokens */
+	UK_PROMPT_DETAILS,	/* prompt_tokens_details */
+	UK_INPUT_DETAILS,	/* input_tokens_details */
+	UK_COUNT,
+};
+
+static const char *const usage_names[UK_COUNT] = {
+	"prompt_tokens", "input_tokens", "completion_tokens", "output_tokens",
+	"cache_read_input_tokens", "cache_creation_input_tokens",
+	"prompt_tokens_details", "input_tokens_details",
+};
+
+/* Which of usage_names a member's key is (compared unescaped, as
+ * json_obj_find does); UK_COUNT: none. */
+static enum usage_key usage_key_of(const struct json_value *key)
 {
-	struct json_value v;
+	char dec[32];
+	const char *k;
+	ssize_t n;
+	int i;
+
+	if (key->flags & JSON_F_ESCAPED) {
+		n = json_str_decode(key, dec, sizeof(dec));
+		if (n < 0)
+			return UK_COUNT;	/* longer than any name */
+		k = dec;
+	} else {
+		k = key->p + 1;
+		n = (ssize_t)key->len - 2;
+	}
+	for (i = 0; i < UK_COUNT; i++)
+		if (strlen(usage_names[i]) == (size_t)n && !memcmp(usage_names[i], k, (size_t)n))
+			return (enum usage_key)i;
+	return UK_COUNT;
+}
+
+static bool get_u64(const struct json_value *v, uint64_t *out)
+{
 	int64_t n;
 
-	if (json_obj_find(obj, key, strlen(key), &v) == 0 && json_get_int(&v, &n) == 0 && n >= 0)
-		*out = (uint64_t)n;
+	if (json_get_int(v, &n) || n < 0)
+		return false;
+	*out = (uint64_t)n;
+	return true;
+}
+
+static void take_cached(const struct json_value *details, uint64_t *out)
+{
+	struct json_value v;
+
+	if (details->kind == JSON_K_OBJECT &&
+	    json_obj_find(details, "cached_tokens", 13, &v) == 0)
+		get_u64(&v, out);
 }
 
 /* A usage object in any provider's naming: OpenAI chat/completions
  * (prompt/completion_tokens, prompt_tokens_details.cached_tokens), OpenAI
  * responses (input/output_tokens, input_tokens_details.cached_tokens),
  * Anthropic (input/output_tokens, cache_read_input_tokens; output_tokens
- * of message_delta is cumulative, so fields are set, not added). */
+ * of message_delta is cumulative, so fields are set, not added). One walk
+ * over the members (they are unique: json_parse refuses duplicates), then
+ * the fields applied in a fixed order, so that which name wins does not
+ * depend on the order the provider wrote them in. */
 static void read_usage(struct llm_call *c, const struct json_value *u)
 {
-	struct json_value d;
+	struct json_value mv[UK_COUNT], key, val;
+	bool has[UK_COUNT] = { false };
+	uint64_t fresh = UINT64_MAX, cr = UINT64_MAX, cw = 0;
+	struct json_iter it;
+	enum usage_key k;
 
 	if (u->kind != JSON_K_OBJECT)
 		return;
-	uint64_t fresh = UINT64_MAX, cr = UINT64_MAX, cw = 0;
-
-	take_u64(u, "prompt_tokens", &c->usage.in);
-	take_u64(u, "input_tokens", &fresh);
-	take_u64(u, "completion_tokens", &c->usage.out);
-	take_u64(u, "output_tokens", &c->usage.out);
-	take_u64(u, "cache_read_input_tokens", &cr);
-	take_u64(u, "cache_creation_input_tokens", &cw);
+	json_iter_init(&it, u);
+	while (json_iter_next(&it, &key, &val)) {
+		k = usage_key_of(&key);
+		if (k != UK_COUNT && !has[k]) {
+			mv[k] = val;
+			has[k] = true;
+		}
+	}
+	if (has[UK_PROMPT])
+		get_u64(&mv[UK_PROMPT], &c->usage.in);
+	if (has[UK_INPUT])
+		get_u64(&mv[UK_INPUT], &fresh);
+	if (has[UK_COMPLETION])
+		get_u64(&mv[UK_COMPLETION], &c->usage.out);
+	if (has[UK_OUTPUT])
+		get_u64(&mv[UK_OUTPUT], &c->usage.out);
+	if (has[UK_CACHE_READ])
+		get_u64(&mv[UK_CACHE_READ], &cr);
+	if (has[UK_CACHE_WRITE])
+		get_u64(&mv[UK_CACHE_WRITE], &cw);
 	if (cr != UINT64_MAX)
 		c->usage.cached = cr;
 	/* Anthropic's input_tokens leaves out the cache reads and writes;
 	 * ours (and OpenAI's) count every input token. */
 	if (fresh != UINT64_MAX)
 		c->usage.in = fresh + (cr != UINT64_MAX ? cr : 0) + cw;
-	if (json_obj_find(u, "prompt_tokens_details", 21, &d) == 0 && d.kind == JSON_K_OBJECT)
-		take_u64(&d, "cached_tokens", &c->usage.cached);
-	if (json_obj_find(u, "input_tokens_details", 20, &d) == 0 && d.kind == JSON_K_OBJECT)
-		take_u64(&d, "cached_tokens", &c->usage.cached);
+	if (has[UK_PROMPT_DETAILS])
+		take_cached(&mv[UK_PROMPT_DETAILS], &c->usage.cached);
+	if (has[UK_INPUT_DETAILS])
+		take_cached(&mv[UK_INPUT_DETAILS], &c->usage.cached);
 	c->usage.seen = true;
 }
 
@@ -147,7 +219,7 @@ static int guard_flush(struct llm_call *c, struct buf *out)
 enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message *m,
 				 struct buf *hdrs)
 {
-	size_t i;
+	size_t i, at;
 
 	c->status = m->status;
 	c->mode = LLM_RESP_BUFFER;
@@ -164,8 +236,14 @@ enum llm_resp_mode llm_resp_head(struct llm_call *c, const struct http1_message 
 		} else if (!http1_span_eq_nocase(h->name, "retry-after", 11)) {
 			continue;
 		}
-		buf_printf(hdrs, SIZE_MAX, "%.*s: %.*s\r\n", (int)h->name.len, h->name.p,
-			   (int)h->value.len, h->value.p);
+		/* Appended, not printf'd: every answer passes here. A field
+		 * is added whole or not at all. */
+		at = hdrs->len;
+		if (buf_append(hdrs, h->name.p, h->name.len, SIZE_MAX) ||
+		    buf_append(hdrs, ": ", 2, SIZE_MAX) ||
+		    buf_append(hdrs, h->value.p, h->value.len, SIZE_MAX) ||
+		    buf_append(hdrs, "\r\n", 2, SIZE_MAX))
+			hdrs->len = at;
 	}
 	if (c->xlate) {
 		/* The answer comes out in the caller's format: a stream of its

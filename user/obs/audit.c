@@ -308,8 +308,73 @@ static void lb_bool_field(struct afmt *fm, const char *name, bool v)
 	lb_raw(fm, v ? "true" : "false", v ? 4 : 5);
 }
 
+/*
+ * What "%.12g" makes of v, without printf, when v is k / 1e9 for an
+ * integer k below 10^12 — a cost is an integer count of billionths
+ * divided by 1e9 (llm_call_finish). The decimal k * 10^-9 has at most
+ * twelve significant digits and the double is within 2^-53 of it
+ * (relative), far inside the rounding to twelve digits, so %.12g shows
+ * exactly that decimal: in %e style below 10^-4, else in %f style, with
+ * trailing zeros removed. Returns the length, or -1 for any other value
+ * (the caller then uses snprintf).
+ */
+static int nano_g12(double v, char *out)
+{
+	char dig[12], *p = out;
+	uint64_t k, ip, fr;
+	int nd, i, last;
+
+	if (!(v >= 0) || signbit(v) || v >= 1000.0)
+		return -1;
+	k = (uint64_t)llround(v * 1e9);
+	if (k >= 1000000000000ull || (double)k / 1e9 != v)
+		return -1;
+	if (!k) {
+		*p = '0';
+		return 1;
+	}
+	for (nd = 0, ip = k; ip; ip /= 10)
+		dig[nd++] = (char)('0' + ip % 10);	/* least significant first */
+	if (nd < 6) {
+		/* The exponent, nd - 10, is below -4: d[.ddd]e-0X. */
+		for (last = 0; dig[last] == '0'; last++)
+			;
+		*p++ = dig[nd - 1];
+		if (last < nd - 1) {
+			*p++ = '.';
+			for (i = nd - 2; i >= last; i--)
+				*p++ = dig[i];
+		}
+		*p++ = 'e';
+		*p++ = '-';
+		*p++ = '0';
+		*p++ = (char)('0' + (10 - nd));
+		return (int)(p - out);
+	}
+	ip = k / 1000000000u;
+	fr = k % 1000000000u;
+	if (ip >= 100)
+		*p++ = (char)('0' + ip / 100);
+	if (ip >= 10)
+		*p++ = (char)('0' + ip / 10 % 10);
+	*p++ = (char)('0' + ip % 10);
+	if (fr) {
+		char f[9];
+
+		for (i = 8; i >= 0; i--, fr /= 10)
+			f[i] = (char)('0' + fr % 10);
+		for (last = 8; f[last] == '0'; last--)
+			;
+		*p++ = '.';
+		memcpy(p, f, (size_t)last + 1);
+		p += last + 1;
+	}
+	return (int)(p - out);
+}
+
 /* Twelve significant digits: far below a cent on any bill, and one
- * printf instead of jsonw's shortest-round-trip search. */
+ * printf (or none, nano_g12) instead of jsonw's shortest-round-trip
+ * search. */
 static void lb_double_field(struct afmt *fm, const char *name, double v)
 {
 	char tmp[40];
@@ -320,7 +385,9 @@ static void lb_double_field(struct afmt *fm, const char *name, double v)
 		lb_raw(fm, "null", 4);
 		return;
 	}
-	n = snprintf(tmp, sizeof(tmp), "%.12g", v);
+	n = nano_g12(v, tmp);
+	if (n < 0)
+		n = snprintf(tmp, sizeof(tmp), "%.12g", v);
 	lb_raw(fm, tmp, (size_t)n);
 }
 
@@ -606,6 +673,29 @@ out_free:
 	return -ENOMEM;
 }
 
+/* The chain prefix's pieces: each returns the end of what it wrote. The
+ * caller has made room (AUDIT_PREFIX_MAX). */
+static char *put_lit_n(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+#define put_lit(p, s) put_lit_n((p), (s), sizeof(s) - 1)
+
+static char *put_u64(char *p, uint64_t v)
+{
+	char tmp[20], *t = tmp + sizeof(tmp);
+	size_t n;
+
+	do {
+		*--t = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	n = (size_t)(tmp + sizeof(tmp) - t);
+	memcpy(p, t, n);
+	return p + n;
+}
+
 int audit_write(struct audit_log *al, const struct audit_record *r)
 {
 	const char *body;
@@ -638,15 +728,18 @@ int audit_write(struct audit_log *al, const struct audit_record *r)
 	}
 	start = c->len;
 	p = c->data + start;
-	n = snprintf(p, AUDIT_PREFIX_MAX, "{\"seq\":%" PRIu64 ",\"prev\":\"%s\"", al->seq + 1,
-		     al->prev);
+	/* By hand, not snprintf: this runs under the lock for every line. */
+	n = (int)(put_u64(put_lit(p, "{\"seq\":"), al->seq + 1) - p);
+	memcpy(p + n, ",\"prev\":\"", 9);
+	memcpy(p + n + 9, al->prev, AUDIT_HASH_HEX_LEN);
+	p[n + 9 + AUDIT_HASH_HEX_LEN] = '"';
+	n += 10 + AUDIT_HASH_HEX_LEN;
 	if (al->prev_file_frag) {
 		memcpy(p + n, al->prev_file_frag, strlen(al->prev_file_frag));
 		n += (int)strlen(al->prev_file_frag);
 	}
 	if (al->lost_pending)
-		n += snprintf(p + n, TG_AUDIT_CHUNK_BYTES - start - (size_t)n, ",\"lost\":%" PRIu64,
-			      al->lost_pending);
+		n = (int)(put_u64(put_lit(p + n, ",\"lost\":"), al->lost_pending) - p);
 	memcpy(p + n, body, blen);
 	n += (int)blen;
 	if (chain_hash(al, p, (size_t)n, al->prev)) {

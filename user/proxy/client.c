@@ -264,32 +264,51 @@ static int client_out(struct client *c, const void *p, size_t n)
 	return err;
 }
 
+/* Pieces of an LLM response head, appended without printf: the head is
+ * built for every governed answer, and formatting it through buf_printf
+ * (which runs vsnprintf twice) was a visible share of the request's CPU. */
+static int head_put(struct buf *h, const char *s, size_t n)
+{
+	return buf_append(h, s, n, SIZE_MAX);
+}
+
+static int head_str(struct buf *h, const char *s)
+{
+	return head_put(h, s, strlen(s));
+}
+
+static int head_u64(struct buf *h, uint64_t v)
+{
+	char tmp[20], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return head_put(h, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 static void access_line(struct client *c)
 {
 	struct worker *w = c->w;
-	char line[TG_ACCESS_LINE_MAX], path[512], method[32];
+	struct buf *h = &w->hbuf;
 	struct timespec t1;
-	uint64_t us;
 	struct http1_span m = c->hp.msg.method, t = c->hp.msg.target;
-	size_t i, o = 0;
-	int n;
+	size_t i, o, base, mark;
+	int err;
 
+	/* The same test as worker_access(): nothing to build when the line
+	 * would be dropped. */
+	if (!w->px->alog || !w->cfg->policy->telemetry.access_log.enabled)
+		return;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	us = us_since(&c->t0, &t1);
-	/* Method and target are tokens and visible ASCII (the parser saw to
-	 * it); only '"' and '\\' need escaping. The query is left out: it may
-	 * carry credentials. */
-	for (i = 0; i < t.len && t.p[i] != '?' && o + 2 < sizeof(path); i++) {
-		if (t.p[i] == '"' || t.p[i] == '\\')
-			path[o++] = '\\';
-		path[o++] = t.p[i];
-	}
-	path[o] = '\0';
-	snprintf(method, sizeof(method), "%.*s", (int)(m.len < 31 ? m.len : 31), m.p ? m.p : "");
+	/* Built by appends into the worker's head buffer (free again by now:
+	 * heads are copied out when queued) rather than snprintf'd: this
+	 * runs for every request. */
+	h->len = 0;
 	{
 		time_t now = time(NULL);
 		struct tm tm;
-		char ts[32];
 
 		/* Formatted once a second per thread. */
 		static __thread time_t ts_sec;
@@ -300,31 +319,64 @@ static void access_line(struct client *c)
 			strftime(ts_text, sizeof(ts_text), "%Y-%m-%dT%H:%M:%SZ", &tm);
 			ts_sec = now;
 		}
-		memcpy(ts, ts_text, sizeof(ts));
-		n = snprintf(line, sizeof(line),
-			     "{\"time\":\"%s\",\"request_id\":\"%s\",\"listener\":\"%s\","
-			     "\"client\":\"%s\",\"method\":\"%s\",\"path\":\"%s\","
-			     "\"status\":%d,\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ","
-			     "\"upstream\":\"%s\",\"duration_us\":%" PRIu64 "}",
-			     ts, c->rid, c->l ? c->l->pl->name : "", c->peer, method, path,
-			     c->status, c->bytes_in, c->bytes_out,
-			     c->route ? c->route->up->pu->name : "", us);
+		err = head_put(h, "{\"time\":\"", 9);
+		err = err ? err : head_str(h, ts_text);
 	}
-	if (n <= 0 || (size_t)n >= sizeof(line))
+	err = err ? err : head_put(h, "\",\"request_id\":\"", 16);
+	err = err ? err : head_str(h, c->rid);
+	err = err ? err : head_put(h, "\",\"listener\":\"", 14);
+	err = err ? err : head_str(h, c->l ? c->l->pl->name : "");
+	err = err ? err : head_put(h, "\",\"client\":\"", 12);
+	err = err ? err : head_str(h, c->peer);
+	err = err ? err : head_put(h, "\",\"method\":\"", 12);
+	/* At most 31 bytes of the method, as a char[32] held before. */
+	err = err ? err : head_put(h, m.p, m.p ? (m.len < 31 ? m.len : 31) : 0);
+	err = err ? err : head_put(h, "\",\"path\":\"", 10);
+	/* Method and target are tokens and visible ASCII (the parser saw to
+	 * it); only '"' and '\\' need escaping. The query is left out: it may
+	 * carry credentials. At most 510 bytes, escapes included. */
+	for (i = 0; i < t.len && i < 510 && t.p[i] != '?' && t.p[i] != '"' && t.p[i] != '\\'; i++)
+		;
+	if (i == t.len || i == 510 || t.p[i] == '?') {
+		/* Nothing to escape: in one piece. */
+		err = err ? err : head_put(h, t.p, i);
+	} else {
+		for (i = 0, o = 0; !err && i < t.len && t.p[i] != '?' && o + 2 < 512; i++) {
+			if (t.p[i] == '"' || t.p[i] == '\\') {
+				err = head_put(h, "\\", 1);
+				o++;
+			}
+			err = err ? err : head_put(h, t.p + i, 1);
+			o++;
+		}
+	}
+	err = err ? err : head_put(h, "\",\"status\":", 11);
+	if (!err && c->status < 0)
+		err = head_put(h, "-", 1);
+	err = err ? err : head_u64(h, c->status < 0 ? (uint64_t)-(int64_t)c->status :
+				    (uint64_t)c->status);
+	err = err ? err : head_put(h, ",\"bytes_in\":", 12);
+	err = err ? err : head_u64(h, c->bytes_in);
+	err = err ? err : head_put(h, ",\"bytes_out\":", 13);
+	err = err ? err : head_u64(h, c->bytes_out);
+	err = err ? err : head_put(h, ",\"upstream\":\"", 13);
+	err = err ? err : head_str(h, c->route ? c->route->up->pu->name : "");
+	err = err ? err : head_put(h, "\",\"duration_us\":", 16);
+	err = err ? err : head_u64(h, us_since(&c->t0, &t1));
+	/* A line that does not fit is dropped, and the LLM fields are left
+	 * out when only they do not fit: TG_ACCESS_LINE_MAX with its NUL. */
+	base = h->len + 1;	/* with the closing brace */
+	if (err || base >= TG_ACCESS_LINE_MAX)
 		return;
 	if (c->llm) {
-		struct buf x = { 0 };
-
-		llm_call_summary(c->llm, &x);
-		/* Splice the LLM fields in before the closing brace. */
-		if (x.len && (size_t)n + x.len < sizeof(line)) {
-			memcpy(line + n - 1, x.p, x.len);
-			line[n - 1 + (int)x.len] = '}';
-			n += (int)x.len;
-		}
-		buf_free(&x);
+		mark = h->len;
+		llm_call_summary(c->llm, h);
+		if (base + (h->len - mark) >= TG_ACCESS_LINE_MAX)
+			h->len = mark;
 	}
-	worker_access(w, line, (size_t)n);
+	if (head_put(h, "}", 1))
+		return;
+	worker_access(w, h->p, h->len);
 }
 
 static void count_status(struct client *c)
@@ -1314,6 +1366,7 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 {
 	struct buf *h = &c->rhead;
 	struct buf extra = { 0 };
+	const char *prov;
 	int err;
 
 	if (m->status == 429 || m->status >= 500) {
@@ -1344,23 +1397,33 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 	c->llm_mode = llm_resp_head(c->llm, m, &extra);
 	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
 	h->len = 0;
-	err = buf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n%.*s%.*sx-tollgate-request-id: %s\r\n"
-			 "x-tollgate-provider: %s\r\nCache-Control: no-store\r\n", m->status,
-			 (int)m->reason.len, m->reason.p, (int)extra.len, extra.p ? extra.p : "",
-			 (int)c->llm_hdrs.len, c->llm_hdrs.p ? c->llm_hdrs.p : "", c->rid,
-			 llm_call_provider(c->llm));
+	prov = llm_call_provider(c->llm);
+	err = head_put(h, "HTTP/1.1 ", 9);
+	err = err ? err : head_u64(h, (unsigned int)m->status);
+	err = err ? err : head_put(h, " ", 1);
+	err = err ? err : head_put(h, m->reason.p, m->reason.len);
+	err = err ? err : head_put(h, "\r\n", 2);
+	err = err ? err : head_put(h, extra.p, extra.len);
+	err = err ? err : head_put(h, c->llm_hdrs.p, c->llm_hdrs.len);
+	err = err ? err : head_put(h, "x-tollgate-request-id: ", 23);
+	err = err ? err : head_str(h, c->rid);
+	err = err ? err : head_put(h, "\r\nx-tollgate-provider: ", 23);
+	/* printf's rendering of a NULL %s, which this head used to carry. */
+	err = err ? err : head_str(h, prov ? prov : "(null)");
+	err = err ? err : head_put(h, "\r\nCache-Control: no-store\r\n", 27);
 	buf_free(&extra);
 	if (!err && c->llm_mode == LLM_RESP_STREAM) {
 		if (c->hp.msg.version_minor >= 1) {
 			c->chunked_out = true;
-			err = buf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+			err = head_put(h, "Transfer-Encoding: chunked\r\n", 28);
 		} else {
 			c->keep_alive = false;
 			c->close_after = true;
 		}
+		if (!err && !c->keep_alive)
+			err = head_put(h, "Connection: close\r\n", 19);
 		if (!err)
-			err = buf_printf(h, SIZE_MAX, "%s\r\n",
-					 c->keep_alive ? "" : "Connection: close\r\n");
+			err = head_put(h, "\r\n", 2);
 		if (!err) {
 			client_out(c, h->p, h->len);
 			buf_free(h);
@@ -1560,8 +1623,10 @@ void client_resp_done(struct client *c)
 				c->close_after = true;
 			if (llm_call_status(c->llm) != c->status)
 				client_restatus(c, llm_call_status(c->llm));
-			if (buf_printf(&c->rhead, SIZE_MAX, "Content-Length: %zu\r\n%s\r\n", o->len,
-				       c->close_after ? "Connection: close\r\n" : "") ||
+			if (head_put(&c->rhead, "Content-Length: ", 16) ||
+			    head_u64(&c->rhead, o->len) ||
+			    (c->close_after ? head_put(&c->rhead, "\r\nConnection: close\r\n\r\n", 23) :
+					      head_put(&c->rhead, "\r\n\r\n", 4)) ||
 			    client_out(c, c->rhead.p, c->rhead.len))
 				return;
 			c->bytes_out += o->len;
