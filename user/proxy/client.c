@@ -1138,6 +1138,13 @@ static int client_on_plain(void *arg, const char *p, size_t n)
 		/* bytes of the next request */
 		__attribute__((fallthrough));
 	case C_WAIT:
+		/* Closing after this answer (an answer that came before the
+		 * whole body, or Connection: close): what still arrives is the
+		 * rest of a body or requests that will not be served. Dropped,
+		 * as in lingering close; buffering it and closing when the
+		 * buffer fills would reset the connection under the answer. */
+		if (c->close_after)
+			return 0;
 		if (buf_append(&c->pipe, p, n, TG_PROXY_PIPE_MAX * 2)) {
 			client_close(c);
 			return 0;
