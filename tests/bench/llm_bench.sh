@@ -7,6 +7,10 @@
 #   direct      the upstream itself
 #   nginx       nginx as a reverse proxy (one worker, keep-alive upstream)
 #   plain       tollgated as a plain reverse proxy (one worker)
+#   portkey     @portkey-ai/gateway (npm), the reference AI gateway, as an
+#               OpenAI passthrough to the same upstream (x-portkey-custom-host),
+#               installed on demand in tests/bench/portkey; left out (said
+#               so) when it cannot be installed or started
 #   governed    tollgated's OpenAI front door (one worker): API-key auth,
 #               limits and a budget, the JSON scanner and rewrite, usage
 #               accounting, the audit log (fsync batch), the access log and
@@ -43,7 +47,7 @@ cleanup() {
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(port) NG=$(port) PL=$(port) GV=$(port)
+UP=$(port) NG=$(port) PL=$(port) GV=$(port) PK=$(port)
 
 answer='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-bench","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":321,"completion_tokens":11,"total_tokens":332}}'
 common="worker_processes 1; daemon off; error_log $tmp/ng-err.log;
@@ -96,10 +100,25 @@ nginx -c "$tmp/up.conf" & pids+=($!)
 nginx -c "$tmp/ng.conf" & pids+=($!)
 "$TGD" -c "$tmp/plain.yaml" 2>"$tmp/plain.log" & pids+=($!); PLAIN_PID=$!
 "$TGD" -c "$tmp/gov.yaml" 2>"$tmp/gov.log" & pids+=($!); GOV_PID=$!
+# The reference AI gateway, when it can run here (npm ci on demand: the
+# bench sets itself up; make test never installs it).
+PK_PID=
+PK_DIR=tests/bench/portkey
+NODE=tests/interop/node_modules/.bin/node
+[ -x "$NODE" ] || NODE=node
+if [ -d "$PK_DIR/node_modules/@portkey-ai/gateway" ] ||
+   (cd "$PK_DIR" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1); then
+	"$NODE" "$PK_DIR/node_modules/@portkey-ai/gateway/build/start-server.js" --port="$PK" \
+		--headless >"$tmp/portkey.log" 2>&1 &
+	pids+=($!); PK_PID=$!
+else
+	echo "bench-llm: @portkey-ai/gateway could not be installed: left out" >&2
+fi
 sleep 1
+[ -n "$PK_PID" ] && sleep 2	# node starts slower
 # nginx's worker processes do the work, not their masters.
 UP_PID=$(pgrep -P "$(cat "$tmp/up.pid")" | head -1) NG_PID=$(pgrep -P "$(cat "$tmp/ng.pid")" | head -1)
-for p in "$(cat "$tmp/up.pid")" "$UP_PID" "$(cat "$tmp/ng.pid")" "$NG_PID" "$PLAIN_PID" "$GOV_PID"; do
+for p in "$(cat "$tmp/up.pid")" "$UP_PID" "$(cat "$tmp/ng.pid")" "$NG_PID" "$PLAIN_PID" "$GOV_PID" $PK_PID; do
 	taskset -a -cp 0 "$p" >/dev/null 2>&1
 done
 
@@ -120,9 +139,25 @@ if [ "$code" != 200 ]; then
 	exit 1
 fi
 
+# Portkey takes the provider and where it is from headers.
+sed 's|^wrk.headers\["Authorization"\].*|&\nwrk.headers["x-portkey-provider"] = "openai"\nwrk.headers["x-portkey-custom-host"] = "http://127.0.0.1:'"$UP"'/v1"|' \
+	"$tmp/post.lua" >"$tmp/post-portkey.lua"
+TARGETS="direct nginx plain governed"
+if [ -n "$PK_PID" ]; then
+	code=$(curl -s -o "$tmp/check" -w '%{http_code}' -H "Authorization: Bearer $key" \
+		-H 'Content-Type: application/json' -H 'x-portkey-provider: openai' \
+		-H "x-portkey-custom-host: http://127.0.0.1:$UP/v1" \
+		-d @<(sed -n 's/^wrk.body = \[\[\(.*\)\]\]$/\1/p' "$tmp/post.lua") "http://127.0.0.1:$PK/v1/chat/completions")
+	if [ "$code" = 200 ]; then
+		TARGETS="direct nginx plain portkey governed"
+	else
+		echo "bench-llm: portkey answered $code ($(head -c 200 "$tmp/check")): left out" >&2
+	fi
+fi
 declare -A URL=([direct]="http://127.0.0.1:$UP" [nginx]="http://127.0.0.1:$NG"
-	[plain]="http://127.0.0.1:$PL" [governed]="http://127.0.0.1:$GV")
-declare -A PID=([direct]=$UP_PID [nginx]=$NG_PID [plain]=$PLAIN_PID [governed]=$GOV_PID)
+	[plain]="http://127.0.0.1:$PL" [governed]="http://127.0.0.1:$GV" [portkey]="http://127.0.0.1:$PK")
+declare -A PID=([direct]=$UP_PID [nginx]=$NG_PID [plain]=$PLAIN_PID [governed]=$GOV_PID [portkey]=$PK_PID)
+declare -A LUA=([direct]=post.lua [nginx]=post.lua [plain]=post.lua [governed]=post.lua [portkey]=post-portkey.lua)
 declare -A RPS P50 P99 CPU
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; m = v ~ /us$/ ? 1 : v ~ /ms$/ ? 1000 : 1000000; printf "%.0f", n * m }'; }
@@ -130,10 +165,10 @@ median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {p
 
 for round in $(seq "$ROUNDS"); do
 	for c in 1 32; do
-		for t in direct nginx plain governed; do
+		for t in $TARGETS; do
 			k=$t,$c
 			c0=$(ticks "${PID[$t]}")
-			taskset -c 1 wrk -t1 -c"$c" -d"${SECS}s" --latency -s "$tmp/post.lua" \
+			taskset -c 1 wrk -t1 -c"$c" -d"${SECS}s" --latency -s "$tmp/${LUA[$t]}" \
 				"${URL[$t]}/v1/chat/completions" >"$tmp/wrk" 2>&1
 			c1=$(ticks "${PID[$t]}")
 			n=$(awk '/requests in/ {print $1}' "$tmp/wrk")
@@ -153,7 +188,7 @@ echo
 echo "| conns | target | req/s | p50 µs | p99 µs | CPU µs/req |"
 echo "|---|---|---|---|---|---|"
 for c in 1 32; do
-	for t in direct nginx plain governed; do
+	for t in $TARGETS; do
 		k=$t,$c
 		echo "| $c | $t | $(median "${RPS[$k]}") | $(median "${P50[$k]}") | $(median "${P99[$k]}") | $([ "$t" = direct ] && echo "($(median "${CPU[$k]}") upstream)" || median "${CPU[$k]}") |"
 	done
