@@ -21,9 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
 
 #include "llm/evstream.h"
+
+#include "evstream_crc.h"
 
 struct sum {
 	uint64_t hash;
@@ -147,32 +148,6 @@ static void run(struct sum *s, const uint8_t *in, size_t len,
 		abort();
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Rewrites each message's two CRCs as far as the lengths allow. */
-static void fix_crcs(uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-
-	while (len - pos >= EVSTREAM_PRELUDE_LEN) {
-		uint8_t *m = p + pos;
-		uint32_t total = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 |
-				 (uint32_t)m[2] << 8 | m[3];
-
-		put32(m + 8, (uint32_t)crc32(0, m, 8));
-		if (total < EVSTREAM_OVERHEAD || total > len - pos)
-			break;
-		put32(m + total - 4, (uint32_t)crc32(0, m, total - 4));
-		pos += total;
-	}
-}
-
 static void same(const struct sum *a, const struct sum *b)
 {
 	if (a->hash != b->hash || a->n_msgs != b->n_msgs || a->err != b->err ||
@@ -200,7 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(in, data + 3, len);
 	if (data[0] & 4)
-		fix_crcs(in, len);
+		fuzz_fix_crcs(in, len);
 
 	run(&whole, in, len, NULL, 0, cap, true);
 	run(&split, in, len, &cut, 1, cap, false);

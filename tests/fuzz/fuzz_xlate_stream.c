@@ -32,11 +32,12 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <zlib.h>
 
 #include "core/buf.h"
 #include "llm/evstream.h"
 #include "llm/xlate.h"
+
+#include "evstream_crc.h"
 
 #define MODEL	"fz-model"
 #define ID	"fz1"
@@ -189,33 +190,6 @@ static void same_output(const struct buf *a, const struct buf *b)
 		abort();
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-/* Rewrites each event-stream message's prelude and message CRCs as far as
- * the lengths allow. */
-static void fix_crcs(uint8_t *p, size_t len)
-{
-	size_t pos = 0;
-
-	while (len - pos >= EVSTREAM_PRELUDE_LEN) {
-		uint8_t *m = p + pos;
-		uint32_t total = (uint32_t)m[0] << 24 | (uint32_t)m[1] << 16 |
-				 (uint32_t)m[2] << 8 | m[3];
-
-		put32(m + 8, (uint32_t)crc32(0, m, 8));
-		if (total < EVSTREAM_OVERHEAD || total > len - pos)
-			break;
-		put32(m + total - 4, (uint32_t)crc32(0, m, total - 4));
-		pos += total;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct run whole = { 0 }, split = { 0 };
@@ -241,7 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(in, data + 2, len);
 	if (from == XL_BEDROCK && (data[0] & 8))
-		fix_crcs((uint8_t *)in, len);
+		fuzz_fix_crcs((uint8_t *)in, len);
 
 	feed(&whole, from, to, in, len, SPLIT_NONE, 0);
 	if (whole.out.len > 64 * len + (64u << 10))
