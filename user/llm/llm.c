@@ -710,74 +710,77 @@ static const struct policy_provider *tgt_usable(const struct llm_call *c,
 	return pv;
 }
 
-/* Picks an untried target of m (bit i of `tried`) by the model's balance;
- * -1 when none is usable. */
-static int pick_target(const struct llm_call *c, const struct policy_model *m, uint32_t tried,
-		       bool down_ok)
-{
-	uint32_t n = m->n_targets + 1, i, cand[TG_TARGETS_MAX + 1], nc = 0;
-	uint64_t total = 0, r, best = UINT64_MAX;
-	int pick = -1;
-
-	for (i = 0; i < n; i++)
-		if (!(tried & (1u << i)) && tgt_usable(c, m, i, down_ok))
-			cand[nc++] = i;
-	if (!nc)
-		return -1;
-	if (nc == 1)
-		return (int)cand[0];
-	if (m->balance == POLICY_BALANCE_LEAST_LATENCY) {
-		/* One call in 16 goes anywhere, so a target that was slow once
-		 * is measured again. */
-		if ((rnd() & 15) == 0)
-			return (int)cand[rnd() % nc];
-		for (i = 0; i < nc; i++) {
-			const struct policy_provider *pv = tgt_usable(c, m, cand[i], true);
-			uint64_t l = atomic_load_explicit(&pstate(c, pv)->ewma_us,
-							  memory_order_relaxed);
-
-			if (l < best) {	/* unmeasured (0) first */
-				best = l;
-				pick = (int)cand[i];
-			}
-		}
-		return pick;
-	}
-	for (i = 0; i < nc; i++)
-		total += tgt_weight(m, cand[i]);
-	if (!total)
-		return (int)cand[0];	/* only zero weights left: in order */
-	r = rnd() % total;
-	for (i = 0; i < nc; i++) {
-		if (r < tgt_weight(m, cand[i]))
-			return (int)cand[i];
-		r -= tgt_weight(m, cand[i]);
-	}
-	return (int)cand[nc - 1];
-}
-
-static void set_target(struct llm_call *c, const struct policy_model *m, uint32_t i)
+/* Moves the call to target i of m (provider pv), with `tried` the targets
+ * of m already tried. */
+static void set_target(struct llm_call *c, const struct policy_model *m, uint32_t i,
+		       const struct policy_provider *pv, uint32_t tried)
 {
 	struct llm_pstate *ps;
 	int64_t cap;
 
 	c->pmodel = m;
 	c->tgt = i;
-	c->tried |= 1u << i;
-	c->provider = policy_provider_find(c->ctx->p, tgt_provider(m, i));
+	c->tried = tried | 1u << i;
+	c->provider = pv;
 	c->upstream_model = tgt_upstream(m, i);
 	snprintf(c->model, sizeof(c->model), "%s", m->name);
-	c->retries_left = c->provider->retries;
+	c->retries_left = pv->retries;
 	c->attempt = 0;
 	if (c->dry)
 		return;
 	/* A first attempt earns the provider part of a retry. */
-	ps = pstate(c, c->provider);
-	cap = (int64_t)c->provider->backoff.budget_min * 1000;
+	ps = pstate(c, pv);
+	cap = (int64_t)pv->backoff.budget_min * 1000;
 	if (atomic_load_explicit(&ps->retry_milli, memory_order_relaxed) < cap)
 		atomic_fetch_add_explicit(&ps->retry_milli,
-					  (int64_t)(c->provider->backoff.budget_ratio * 1000),
+					  (int64_t)(pv->backoff.budget_ratio * 1000),
 					  memory_order_relaxed);
+}
+
+/* Moves the call to an untried target of m (bit i of `tried`) picked by
+ * the model's balance; false, changing nothing, when none is usable. */
+static bool take_target(struct llm_call *c, const struct policy_model *m, uint32_t tried,
+			bool down_ok)
+{
+	const struct policy_provider *cpv[TG_TARGETS_MAX + 1], *pv;
+	uint32_t n = m->n_targets + 1, i, cand[TG_TARGETS_MAX + 1], nc = 0, k = 0;
+	uint64_t total = 0, r, best = UINT64_MAX;
+
+	for (i = 0; i < n; i++)
+		if (!(tried & (1u << i)) && (pv = tgt_usable(c, m, i, down_ok))) {
+			cpv[nc] = pv;
+			cand[nc++] = i;
+		}
+	if (!nc)
+		return false;
+	if (nc > 1 && m->balance == POLICY_BALANCE_LEAST_LATENCY) {
+		/* One call in 16 goes anywhere, so a target that was slow once
+		 * is measured again. */
+		if ((rnd() & 15) == 0) {
+			k = (uint32_t)(rnd() % nc);
+		} else {
+			for (i = 0; i < nc; i++) {
+				uint64_t l = atomic_load_explicit(&pstate(c, cpv[i])->ewma_us,
+								  memory_order_relaxed);
+
+				if (l < best) {	/* unmeasured (0) first */
+					best = l;
+					k = i;
+				}
+			}
+		}
+	} else if (nc > 1) {
+		for (i = 0; i < nc; i++)
+			total += tgt_weight(m, cand[i]);
+		/* Only zero weights left: in order (k = 0). */
+		if (total) {
+			r = rnd() % total;
+			for (k = 0; k + 1 < nc && r >= tgt_weight(m, cand[k]); k++)
+				r -= tgt_weight(m, cand[k]);
+		}
+	}
+	set_target(c, m, cand[k], cpv[k], tried);
+	return true;
 }
 
 /* A retry of the same target spends one from the provider's budget. */
@@ -810,19 +813,13 @@ static bool next_fallback(struct llm_call *c)
 {
 	const struct policy *p = c->ctx->p;
 	uint32_t i;
-	int t;
 
 	for (i = c->fb_next; c->first && i < c->first->n_fallback; i++) {
 		const struct policy_model *m = policy_model_find(p, c->first->fallback[i]);
 
-		if (!m || !llm_model_allowed(c, m->name))
-			continue;
-		t = pick_target(c, m, 0, false);
-		if (t < 0)
+		if (!m || !llm_model_allowed(c, m->name) || !take_target(c, m, 0, false))
 			continue;
 		c->fb_next = i + 1;
-		c->tried = 0;
-		set_target(c, m, (uint32_t)t);
 		return true;
 	}
 	return false;
@@ -837,7 +834,6 @@ static bool next_candidate(struct llm_call *c, int status, uint64_t retry_after_
 {
 	const struct policy_backoff *b;
 	bool limited = status == 429, ra_ok;
-	int t;
 
 	c->delay_ms = 0;
 	if (!c->provider)
@@ -851,11 +847,8 @@ static bool next_candidate(struct llm_call *c, int status, uint64_t retry_after_
 			c->delay_ms = retry_after_ms;
 		return true;
 	}
-	t = c->pmodel ? pick_target(c, c->pmodel, c->tried, false) : -1;
-	if (t >= 0) {
-		set_target(c, c->pmodel, (uint32_t)t);
+	if (c->pmodel && take_target(c, c->pmodel, c->tried, false))
 		return true;
-	}
 	if (next_fallback(c))
 		return true;
 	if (limited && retry_after_ms && ra_ok && c->retries_left && retry_budget_take(c)) {
@@ -1104,7 +1097,7 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	const struct policy *p = c->ctx->p;
 	struct json_doc *doc = &c->doc;
 	char msg[256];
-	int err, t;
+	int err;
 
 	if (c->route[0])
 		buf_printf(&out->headers, SIZE_MAX,
@@ -1120,26 +1113,24 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 		return;
 	}
 	c->first = c->pmodel;
-	t = pick_target(c, c->pmodel, 0, false);
-	if (t >= 0) {
-		set_target(c, c->pmodel, (uint32_t)t);
-	} else if (next_fallback(c)) {
-		/* Every target's circuit is open, or none is configured:
-		 * straight to the first usable fallback. */
-		c->fallbacks++;
-	} else if ((t = pick_target(c, c->pmodel, 0, true)) >= 0) {
-		/* All down and no fallback: a target all the same. */
-		set_target(c, c->pmodel, (uint32_t)t);
-	} else {
-		const struct policy_provider *pv = policy_provider_find(p, c->pmodel->provider);
-		bool off = pv && !policy_provider_available(pv);
+	/* The balance's pick; when every target's circuit is open, or none
+	 * is configured, straight to the first usable fallback; all down and
+	 * no fallback: a target all the same. */
+	if (!take_target(c, c->pmodel, 0, false)) {
+		if (next_fallback(c)) {
+			c->fallbacks++;
+		} else if (!take_target(c, c->pmodel, 0, true)) {
+			const struct policy_provider *pv = policy_provider_find(p, c->pmodel->provider);
+			bool off = pv && !policy_provider_available(pv);
 
-		snprintf(msg, sizeof(msg), off ?
-			 "model '%.100s': its provider has no credentials configured" :
-			 "model '%.100s' (provider type %s) is not served on this endpoint by this build",
-			 c->model, pv ? policy_provider_type_name(pv->type) : "?");
-		local_error(c, out, off ? 503 : 501, etype(c, "invalid_request_error", "api_error"), msg);
-		return;
+			snprintf(msg, sizeof(msg), off ?
+				 "model '%.100s': its provider has no credentials configured" :
+				 "model '%.100s' (provider type %s) is not served on this endpoint by this build",
+				 c->model, pv ? policy_provider_type_name(pv->type) : "?");
+			local_error(c, out, off ? 503 : 501,
+				    etype(c, "invalid_request_error", "api_error"), msg);
+			return;
+		}
 	}
 	err = llm_guard(c, doc, &c->redacted);
 	if (err < 0) {
