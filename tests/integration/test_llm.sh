@@ -11,53 +11,13 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 
 BUILD=${BUILD:-build}
-TGD=$BUILD/tollgated
-TOLLCTL=$BUILD/tollctl
-SIM=tests/sim/provider-sim.mjs
-
-passed=0 failed=0
-pids=()
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/llm-test.XXXXXX")
-
-cleanup() {
-	local p
-	for p in "${pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-fail() {
-	failed=$((failed + 1))
-	echo "FAIL - $1"
-	if [ -n "${2-}" ] && [ -f "$2" ]; then sed 's/^/    | /' "$2" | tail -30; fi
-}
-check() { local what=$1; shift; if "$@"; then ok "$what"; else fail "$what" "${SHOW-}"; fi; }
+. tests/integration/llm_lib.sh
 . tests/integration/node_lib.sh
-
-finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; }
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+llm_lib_init llm-test
 
 # ---- the simulator --------------------------------------------------------------
 
-node "$SIM" --port 0 >"$tmp/sim.out" 2>"$tmp/sim.err" &
-pids+=($!)
-for _ in $(seq 50); do
-	sim_port=$(awk 'NR == 1 && $1 == "listening" { print $2 }' "$tmp/sim.out")
-	[ -n "$sim_port" ] && break
-	sleep 0.1
-done
-if [ -z "${sim_port:-}" ]; then
-	fail "the provider simulator starts" "$tmp/sim.err"
-	finish
-fi
-SIM_URL=http://127.0.0.1:$sim_port
+start_sim SIM
 
 # ---- the gateway ------------------------------------------------------------------
 
