@@ -1389,12 +1389,12 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 			c->discard_ra_ms = ra;
 			return;
 		}
-	} else {
-		struct timespec now;
-
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		llm_call_latency(c->llm, us_since(&c->t_sent, &now));
 	}
+	/* The answer head: the call's first byte, and (a success) a latency
+	 * sample of its provider, from one clock reading. */
+	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
+	if (m->status != 429 && m->status < 500)
+		llm_call_latency(c->llm, us_since(&c->t_sent, &c->t_first));
 
 	c->status = m->status;
 	c->resp_started = true;
@@ -1402,7 +1402,6 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 		c->close_after = true;
 	c->keep_alive = c->keep_alive && !c->close_after;
 	c->llm_mode = llm_resp_head(c->llm, m, &extra);
-	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
 	h->len = 0;
 	prov = llm_call_provider(c->llm);
 	err = head_put(h, "HTTP/1.1 ", 9);
