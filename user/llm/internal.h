@@ -174,7 +174,6 @@ int llm_embed_request(struct llm_call *c, struct buf *req);
 /* The embeddings answer (NULL: failed or late: the local decision stands). */
 void llm_embed_choose(struct llm_call *c, const char *body, size_t len);
 void llm_echo(struct llm_call *c, const struct json_doc *doc, struct llm_out *out);
-uint64_t llm_now_ms(void);
 /* The answer the caller gets, for the cache when the call may be stored. */
 void llm_cache_offer(struct llm_call *c, const char *body, size_t len);
 

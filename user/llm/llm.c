@@ -1014,7 +1014,7 @@ void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct ll
 
 /* ---- the response cache ------------------------------------------------------------------ */
 
-uint64_t llm_now_ms(void)
+static uint64_t llm_now_ms(void)
 {
 	struct timespec ts;
 
