@@ -128,22 +128,27 @@ static __always_inline __u32 tg_word_mask(__u32 plen, __u32 word)
 	return bpf_htonl(~0u << (32 - bits));
 }
 
+/* One round of a multiply-xorshift hash over a 64-bit word. */
+static __always_inline __u64 tg_hash_step(__u64 h, __u64 w)
+{
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 32);
+}
+
 /* The per-prefix SYN limiter (tg_config's rate, per tenant and source
- * prefix). 1 admitted. A prefix seen for the first time is admitted and
- * inserted; a failed insert other than a lost race admits (fails open: a
- * full LRU evicts, so this is an allocation failure). */
+ * prefix), on tg_syn_prefix's set-associative table (abi.h): 1 admitted.
+ * The set and the tag come from a seeded hash of (tenant, family, prefix
+ * length, masked address). */
 static __always_inline int tg_syn_prefix_admit(const struct tg_pkt *pkt,
 					       __u32 tenant,
 					       const struct tg_config *cfg,
 					       __u64 now)
 {
-	__u64 t = cfg->prefix_syn_interval_ns, tau = cfg->prefix_syn_burst_ns;
-	struct tg_gcra *g, init = { .tat_ns = now + t };
-	struct tg_prefix_key k;
-	__u32 plen;
+	__u32 a[4], plen, shift, idx;
+	struct tg_prefix_set *set;
+	__u64 h, tag, t, tau;
 	int i;
 
-	__builtin_memset(&k, 0, sizeof(k));
 	if (pkt->family == TG_FAMILY_IPV4) {
 		plen = cfg->prefix_len_v4 ? cfg->prefix_len_v4 :
 					    TG_SYN_PREFIX_V4_DEFAULT;
@@ -157,20 +162,36 @@ static __always_inline int tg_syn_prefix_admit(const struct tg_pkt *pkt,
 	}
 #pragma unroll
 	for (i = 0; i < 4; i++)
-		k.addr[i] = pkt->saddr[i] & tg_word_mask(plen, i);
-	k.tenant_id = tenant;
-	k.family = pkt->family;
-	k.prefixlen = plen;
+		a[i] = pkt->saddr[i] & tg_word_mask(plen, i);
 
-	g = bpf_map_lookup_elem(&tg_syn_prefix, &k);
-	if (!g) {
-		if (!bpf_map_update_elem(&tg_syn_prefix, &k, &init, BPF_NOEXIST))
-			return 1;
-		g = bpf_map_lookup_elem(&tg_syn_prefix, &k);
-		if (!g)
-			return 1;
-	}
-	return tg_gcra_admit(&g->tat_ns, now, t, tau);
+	h = tg_hash_step((__u64)cfg->prefix_hash_seed << 32 | 0x746770u,
+			 (__u64)tenant << 16 | (__u64)pkt->family << 8 | plen);
+	h = tg_hash_step(h, (__u64)a[0] << 32 | a[1]);
+	if (pkt->family != TG_FAMILY_IPV4)
+		h = tg_hash_step(h, (__u64)a[2] << 32 | a[3]);
+	/* murmur3's finalizer: every input bit reaches the tag and the index. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+
+	idx = (__u32)h & (TG_SYN_PREFIX_SETS - 1);
+	tag = h & ~TG_PREFIX_TAT_MASK;
+	if (!tag)
+		tag = 1ull << TG_PREFIX_TAG_SHIFT;
+	set = bpf_map_lookup_elem(&tg_syn_prefix, &idx);
+	if (!set)
+		return 1;	/* cannot happen: idx < max_entries */
+
+	shift = cfg->prefix_tat_shift;
+	if (shift > 32)
+		shift = 32;
+	t = (cfg->prefix_syn_interval_ns + ((1ull << shift) >> 1)) >> shift;
+	if (!t)
+		t = 1;
+	tau = cfg->prefix_syn_burst_ns >> shift;
+	return tg_gcra_set_admit(set, tag, now >> shift, t, tau);
 }
 
 /* The flood guard: 1 when this CPU may insert one more flow record in the

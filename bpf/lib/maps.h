@@ -71,12 +71,15 @@ struct {
 	__type(value, struct tg_pace);
 } tg_pace SEC(".maps");
 
-/* TG_MAP_SYN_PREFIX: GCRA state per (tenant, source prefix). */
+/* TG_MAP_SYN_PREFIX: GCRA state per (tenant, source prefix), a
+ * set-associative table (abi.h, struct tg_prefix_set). Mappable so that
+ * its data starts on a page: each set then lies in one cache line. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TG_SYN_PREFIXES_MAX);
-	__type(key, struct tg_prefix_key);
-	__type(value, struct tg_gcra);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_SYN_PREFIX_SETS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct tg_prefix_set);
 } tg_syn_prefix SEC(".maps");
 
 /* TG_MAP_PENALTY: source → expiry. */

@@ -28,8 +28,13 @@
 
 /* 2: tg_config, tg_tenant_config and tg_flood_window grew (appended
  *    fields), tg_pace and TG_MAP_PACE added, tg_abi_info.pad became
- *    pace_size. */
-#define TG_ABI_VERSION		2
+ *    pace_size.
+ * 3: tg_syn_prefix became an ARRAY of struct tg_prefix_set (it was an
+ *    LRU_HASH of tg_prefix_key -> tg_gcra), tg_config.pad[0] became
+ *    prefix_tat_shift, tg_abi_info.prefix_key_size became prefix_set_size.
+ *    The loader migrates maps pinned by version 2 (only the per-prefix SYN
+ *    limiter's state is dropped: every prefix starts afresh). */
+#define TG_ABI_VERSION		3
 
 /* Where the loader pins maps and links (bpffs). */
 #define TG_PIN_DIR		"/sys/fs/bpf/tollgate"
@@ -47,7 +52,7 @@
  *   tg_tenant_stats  PERCPU_ARRAY    __u32 tenant id       tg_tenant_stats
  *   tg_syn_tenant    ARRAY           __u32 tenant id       tg_gcra
  *   tg_pace          ARRAY           __u32 tenant id       tg_pace
- *   tg_syn_prefix    LRU_HASH        tg_prefix_key         tg_gcra
+ *   tg_syn_prefix    ARRAY           __u32 set index       tg_prefix_set
  *   tg_penalty       LRU_HASH        tg_src_key            tg_penalty
  *   tg_config        ARRAY (1)       __u32 0               tg_config
  *   tg_flood         PERCPU_ARRAY(1) __u32 0               tg_flood_window
@@ -56,7 +61,7 @@
  *   tg_events        RINGBUF         -                     tg_event records
  *
  * Sizes come from include/tollgate/limits.h (TG_FLOW_TABLE_*, TG_LPM_*,
- * TG_SYN_PREFIXES_MAX, TG_PENALTY_MAX, TG_RINGBUF_BYTES). The arrays
+ * TG_SYN_PREFIX_SETS, TG_PENALTY_MAX, TG_RINGBUF_BYTES). The arrays
  * indexed by tenant id have TG_KERN_TENANT_SLOTS (TG_KERN_TENANTS_MAX + 1)
  * entries: ids 1..TG_KERN_TENANTS_MAX and slot 0, the default tenant.
  *
@@ -226,9 +231,9 @@ struct tg_tenant_config {
 };
 _Static_assert(sizeof(struct tg_tenant_config) == 32, "tg_tenant_config layout");
 
-/* GCRA state (tg_syn_tenant, tg_syn_prefix): the theoretical arrival time,
- * updated with one compare-and-swap. 0 (never seen) admits. A packet at
- * `now` is admitted when max(tat, now) <= now + tau, and then
+/* GCRA state (tg_syn_tenant): the theoretical arrival time, updated with
+ * one compare-and-swap. 0 (never seen) admits. A packet at `now` is
+ * admitted when max(tat, now) <= now + tau, and then
  * tat = max(tat, now) + T; so from rest, b packets pass at once and one
  * more every T. */
 struct tg_gcra {
@@ -236,17 +241,40 @@ struct tg_gcra {
 };
 _Static_assert(sizeof(struct tg_gcra) == 8, "tg_gcra layout");
 
-/* tg_syn_prefix key: the source address masked to tg_config's prefix
- * length for its family (/24, /56 by default), within one tenant. IPv4 uses
- * word 0. Zero the key before filling. */
-struct tg_prefix_key {
-	__u32 addr[4];		/* network byte order, host bits zero */
-	__u32 tenant_id;
-	__u8 family;		/* TG_FAMILY_* */
-	__u8 prefixlen;
-	__u8 pad[2];
+/*
+ * tg_syn_prefix (ABI 3): the per-prefix SYN limiter, a set-associative
+ * table instead of a hash map, so that a spoofed flood's first sight of a
+ * prefix costs one cache line and one compare-and-swap rather than an LRU
+ * insert (see bpf/tg_xdp.bpf.c, tg_syn_prefix_admit).
+ *
+ * A source prefix (the address masked to tg_config's length, within one
+ * tenant) hashes to one set of TG_PREFIX_WAYS slots and to a 16-bit tag.
+ * A slot is one 64-bit word, so a GCRA step on it stays one
+ * compare-and-swap, exact across CPUs:
+ *
+ *   bits 63..48  tag (never 0; 0 is an empty slot)
+ *   bits 47..0   the prefix's GCRA TAT in units of 2^prefix_tat_shift ns,
+ *                modulo 2^48
+ *
+ * The TAT is read as a signed difference from now (modulo 2^48): a live
+ * state is at most tau + T ahead, so a larger difference, or one in the
+ * past, is a prefix at rest, and a prefix not seen for a while needs no
+ * clean-up. The units are chosen so that tau + T is under 1/256 of the
+ * span (2^48 units, at least 208 days): only a slot idle for longer than
+ * the span can be misread as live, with that small a chance, and then it
+ * is refused at most its burst once. A prefix with no slot
+ * takes its set's slot that is at rest, or else the one nearest to rest
+ * (forgetting a prefix only ever admits more, as an LRU eviction would).
+ * Two prefixes of one set with the same tag share a budget: a 1 in 65535
+ * chance per pair, and it only ever refuses more.
+ */
+#define TG_PREFIX_WAYS		4
+#define TG_PREFIX_TAG_SHIFT	48
+#define TG_PREFIX_TAT_MASK	((1ull << TG_PREFIX_TAG_SHIFT) - 1)
+struct tg_prefix_set {
+	__u64 slot[TG_PREFIX_WAYS];
 };
-_Static_assert(sizeof(struct tg_prefix_key) == 24, "tg_prefix_key layout");
+_Static_assert(sizeof(struct tg_prefix_set) == 32, "tg_prefix_set layout");
 
 /* tg_penalty key: one source address. IPv4 uses word 0. Zero the key before
  * filling. */
@@ -290,7 +318,11 @@ struct tg_config {
 	__u32 flags;			/* TG_CONFIG_F_* */
 	__u8 prefix_len_v4;		/* 0..32; 0: TG_SYN_PREFIX_V4_DEFAULT (24) */
 	__u8 prefix_len_v6;		/* 0..128; 0: TG_SYN_PREFIX_V6_DEFAULT (56) */
-	__u8 pad[6];
+	/* ABI 3: tg_syn_prefix keeps TATs in units of 2^this ns (at most
+	 * 32), chosen by user space (kern_prefix_tat_shift) so that tau + T
+	 * is a small part of the slot's 48-bit span. */
+	__u8 prefix_tat_shift;
+	__u8 pad[5];
 	/* ---- ABI 2 ---- */
 	/*
 	 * FOR TESTS ONLY: when not 0, the programs take this as "now" instead
@@ -308,7 +340,11 @@ struct tg_config {
 	/* At most this many events per CPU per second, whatever the sampling;
 	 * 0: TG_EVENTS_PER_SEC_DEFAULT. */
 	__u32 events_per_sec;
-	__u32 pad2;
+	/* ABI 3: mixed into the hash that places a source prefix in
+	 * tg_syn_prefix, so that nobody outside can aim sources at another
+	 * prefix's slot. Random, chosen once by user space and kept across
+	 * policy pushes (a new seed would set every prefix at rest). */
+	__u32 prefix_hash_seed;
 };
 _Static_assert(sizeof(struct tg_config) == 56, "tg_config layout");
 
@@ -393,7 +429,7 @@ struct tg_abi_info {
 	__u32 lpm_value_size;
 	__u32 tenant_config_size;
 	__u32 gcra_size;
-	__u32 prefix_key_size;
+	__u32 prefix_set_size;	/* ABI 3; was prefix_key_size */
 	__u32 src_key_size;
 	__u32 penalty_size;
 	__u32 config_size;
@@ -415,7 +451,7 @@ _Static_assert(sizeof(struct tg_abi_info) == 72, "tg_abi_info layout");
 	.lpm_value_size		= sizeof(struct tg_lpm_value),		\
 	.tenant_config_size	= sizeof(struct tg_tenant_config),	\
 	.gcra_size		= sizeof(struct tg_gcra),		\
-	.prefix_key_size	= sizeof(struct tg_prefix_key),		\
+	.prefix_set_size	= sizeof(struct tg_prefix_set),		\
 	.src_key_size		= sizeof(struct tg_src_key),		\
 	.penalty_size		= sizeof(struct tg_penalty),		\
 	.config_size		= sizeof(struct tg_config),		\

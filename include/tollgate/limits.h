@@ -101,7 +101,9 @@
 #define TG_LPM_V4_MAX			65536
 #define TG_LPM_V6_MAX			65536
 #define TG_PENALTY_MAX			65536
-#define TG_SYN_PREFIXES_MAX		262144
+/* Sets of TG_PREFIX_WAYS slots in tg_syn_prefix (a power of two): 262144
+ * source prefixes with their SYN limiter state, in 2 MiB. */
+#define TG_SYN_PREFIX_SETS		65536
 #define TG_RINGBUF_BYTES		(256u << 10)
 #define TG_VLAN_MAX			2
 #define TG_IPV6_EXT_MAX			6

@@ -41,6 +41,7 @@
 #include "tg_xdp.skel.h"
 
 #include "kern/kern.h"
+#include "kern/sync.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
 #define NSEC		1000000000ull
@@ -186,6 +187,21 @@ static int mfd(struct fx *f, const char *name)
 
 	assert_non_null(m);
 	return bpf_map__fd(m);
+}
+
+/* Occupied slots of tg_syn_prefix: source prefixes with limiter state. */
+static int prefix_records(struct fx *f)
+{
+	int fd = mfd(f, TG_MAP_SYN_PREFIX), n = 0, w;
+	struct tg_prefix_set set;
+	uint32_t i;
+
+	for (i = 0; i < TG_SYN_PREFIX_SETS; i++) {
+		assert_int_equal(bpf_map_lookup_elem(fd, &i, &set), 0);
+		for (w = 0; w < TG_PREFIX_WAYS; w++)
+			n += set.slot[w] != 0;
+	}
+	return n;
 }
 
 static void cfg_get(struct fx *f, struct tg_config *c)
@@ -1019,7 +1035,7 @@ static uint64_t gcra_two_cpus(struct fx *f, const struct gcra_run *r,
 	}
 	pthread_barrier_destroy(&bar);
 	tenant_stats(f, 0, &st);
-	assert_int_equal(st.syn_passed + st.syn_tenant_limited,
+	assert_int_equal(st.syn_passed + st.syn_tenant_limited + st.syn_prefix_limited,
 			 (uint64_t)r->steps * r->per_step);
 	return st.syn_passed;
 }
@@ -1095,6 +1111,33 @@ static void test_gcra_two_cpus_burst_is_exact(void **state)
 		      (unsigned long long)two, gcra_burst_race.per_step,
 		      gcra_burst_race.burst);
 	assert_int_equal(two, gcra_burst_race.burst);
+}
+
+/* The per-prefix limiter is exact across CPUs too, from a prefix's first
+ * sight on (both CPUs race to give it a slot; the loser finds the
+ * winner's). */
+static void test_gcra_two_cpus_prefix_burst_is_exact(void **state)
+{
+	struct fx *f = FX(state);
+	struct pkt p = mk(&syn_v4, "10.77.1.1", TCP_SYN, 0);
+	struct tg_tenant_stats st;
+	struct tg_config c;
+	uint64_t two;
+
+	if (!two_cpus_online())
+		skip();
+	cfg_get(f, &c);
+	c.prefix_syn_interval_ns = gcra_burst_race.interval_ns;
+	c.prefix_syn_burst_ns = gcra_burst_race.interval_ns *
+				(gcra_burst_race.burst - 1);
+	cfg_set(f, &c);
+	two = gcra_two_cpus(f, &gcra_burst_race, &p);
+	pin_to_cpu(0);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(two, gcra_burst_race.burst);
+	assert_int_equal(st.syn_prefix_limited,
+			 gcra_burst_race.per_step - gcra_burst_race.burst);
+	assert_int_equal(prefix_records(f), 1);
 }
 
 /* Tenant A at 10x its rate does not take from tenant B at 2x. */
@@ -1182,11 +1225,10 @@ static void test_gcra_per_prefix(void **state)
 static void test_gcra_tenant_over_limit_skips_prefix(void **state)
 {
 	struct fx *f = FX(state);
-	struct tg_prefix_key pk, next;
 	struct tg_tenant_stats st;
 	struct tg_config c;
 	struct pkt p;
-	int i, records = 0;
+	int i;
 
 	cfg_get(f, &c);
 	c.prefix_syn_interval_ns = 2 * NSEC;	/* one per 2 s per /24 */
@@ -1210,12 +1252,7 @@ static void test_gcra_tenant_over_limit_skips_prefix(void **state)
 	assert_int_equal(st.syn_passed, 2);
 	assert_int_equal(st.syn_tenant_limited, 20);
 	assert_int_equal(st.syn_prefix_limited, 0);
-	while (!bpf_map_get_next_key(mfd(f, TG_MAP_SYN_PREFIX),
-				     records ? &pk : NULL, &next)) {
-		pk = next;
-		records++;
-	}
-	assert_int_equal(records, 2);
+	assert_int_equal(prefix_records(f), 2);
 	/* A second later the tenant has one more: 10.9.1/24 has not, which
 	 * is the prefix's refusal (the tenant keeps its budget), and a new
 	 * /24 takes the tenant's last one; the one after that is refused by
@@ -1231,13 +1268,111 @@ static void test_gcra_tenant_over_limit_skips_prefix(void **state)
 	assert_int_equal(st.syn_passed, 3);
 	assert_int_equal(st.syn_prefix_limited, 1);
 	assert_int_equal(st.syn_tenant_limited, 21);
-	records = 0;
-	while (!bpf_map_get_next_key(mfd(f, TG_MAP_SYN_PREFIX),
-				     records ? &pk : NULL, &next)) {
-		pk = next;
-		records++;
+	assert_int_equal(prefix_records(f), 3);
+}
+
+/* One SYN from each of the /24s number `from` to `to` - 1; `flood`: the
+ * clock moves 1 us a SYN, as in a flood that takes time (older prefixes
+ * are then nearer to rest). */
+static void syn_per_prefix(struct fx *f, uint32_t from, uint32_t to, bool flood)
+{
+	char src[32];
+	struct pkt p;
+	uint32_t i;
+
+	for (i = from; i < to; i++) {
+		if (flood && !(i % 16))
+			clock_set(f, T0 + i * 1000ull);
+		snprintf(src, sizeof(src), "%u.%u.%u.7", 1 + (i >> 16), (i >> 8) & 255,
+			 i & 255);
+		p = mk(&syn_v4, src, TCP_SYN, 0);
+		xdp_n(f, &p, 1);
 	}
-	assert_int_equal(records, 3);
+}
+
+/*
+ * More live prefixes than tg_syn_prefix has slots (a spoofed flood): every
+ * new prefix still gets a slot (the one nearest to rest: an eviction only
+ * ever admits more), so the flood's SYNs are not refused for want of room,
+ * and the most recent prefixes keep their state: a second SYN of theirs is
+ * refused, as it must be.
+ */
+static void test_prefix_table_full_keeps_recent(void **state)
+{
+	const uint32_t n = TG_SYN_PREFIX_SETS * TG_PREFIX_WAYS + 40000;
+	const uint32_t recent = 8192;
+	struct fx *f = FX(state);
+	struct tg_tenant_stats st;
+	struct tg_config c;
+	uint64_t refused;
+
+	cfg_get(f, &c);
+	c.prefix_syn_interval_ns = 100 * NSEC;	/* every prefix stays live */
+	c.prefix_syn_burst_ns = 0;		/* burst 1 */
+	c.flood_flows_per_sec = 1;		/* no flow records to speak of */
+	c.clock_override_ns = T0;
+	cfg_set(f, &c);
+	syn_per_prefix(f, 0, n, true);
+	tenant_stats(f, 0, &st);
+	print_message("%u new prefixes, %llu refused (same set and tag as a live one)\n",
+		      n, (unsigned long long)st.syn_prefix_limited);
+	/* Only a tag collision with a live prefix of the same set refuses:
+	 * about 4 in 65535 per SYN. */
+	assert_true(st.syn_prefix_limited * 1000 < n);
+	/* Sets are filled at random: most, not all, hold 4 by now. */
+	assert_true(prefix_records(f) > TG_SYN_PREFIX_SETS * TG_PREFIX_WAYS * 3 / 4);
+	refused = st.syn_prefix_limited;
+	syn_per_prefix(f, n - recent, n, false);
+	tenant_stats(f, 0, &st);
+	print_message("the %u most recent prefixes again: %llu refused\n", recent,
+		      (unsigned long long)(st.syn_prefix_limited - refused));
+	assert_true((st.syn_prefix_limited - refused) * 100 >= (uint64_t)recent * 99);
+	/* Their interval later, each has one more. */
+	clock_set(f, T0 + n * 1000ull + 100 * NSEC);
+	refused = st.syn_prefix_limited;
+	syn_per_prefix(f, n - recent, n, false);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_prefix_limited, refused);
+}
+
+/*
+ * A long tolerance (a burst of 100 at one per hour: tau = 99 hours): the
+ * TATs are kept in coarser units (kern_prefix_tat_shift), and the limiter
+ * still admits the burst, then one per hour, and the whole burst again once at rest, even after a time
+ * that wraps the slot's clock.
+ */
+static void test_prefix_long_tolerance(void **state)
+{
+	const uint64_t hour = 3600 * NSEC;
+	struct fx *f = FX(state);
+	struct tg_tenant_stats st;
+	struct tg_config c;
+	uint64_t t, tau;
+	struct pkt p = mk(&syn_v4, "10.3.3.3", TCP_SYN, 0);
+
+	kern_gcra_params(1, 3600 * 1000, 100, &t, &tau);
+	assert_int_equal(t, hour);
+	assert_int_equal(tau, 99 * hour);
+	assert_int_equal(kern_prefix_tat_shift(NSEC / 100, 99 * (NSEC / 100)), 6);
+	cfg_get(f, &c);
+	c.prefix_syn_interval_ns = t;
+	c.prefix_syn_burst_ns = tau;
+	c.prefix_tat_shift = (uint8_t)kern_prefix_tat_shift(t, tau);
+	assert_true(c.prefix_tat_shift > 0);
+	c.clock_override_ns = T0;
+	cfg_set(f, &c);
+	xdp_n(f, &p, 150);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_passed, 100);
+	clock_set(f, T0 + hour);
+	xdp_n(f, &p, 3);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_passed, 101);
+	/* 3 * 2^47 units later: the slot's 48-bit clock has wrapped. */
+	clock_set(f, T0 + hour + (3ull << (47 + c.prefix_tat_shift)));
+	xdp_n(f, &p, 150);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_passed, 201);
 }
 
 /* ---- flows ----------------------------------------------------------------------- */
@@ -1641,6 +1776,9 @@ int main(void)
 		T(test_gcra_tenant_isolation),
 		T(test_gcra_per_prefix),
 		T(test_gcra_tenant_over_limit_skips_prefix),
+		T(test_prefix_table_full_keeps_recent),
+		T(test_prefix_long_tolerance),
+		T(test_gcra_two_cpus_prefix_burst_is_exact),
 		T(test_flood_guard_stops_inserts),
 		T(test_flow_record_and_token_estimate),
 		T(test_events_sampled_and_capped),

@@ -51,6 +51,7 @@ CASES=(
 	foreign_xdp_replaced_with_force
 	foreign_tc_filter_and_qdisc_kept
 	abi_mismatch_refused_with_purge_hint
+	abi_v2_migrated_on_attach_keeps_state
 	purge_removes_pin_dir
 	mounts_bpffs_when_missing
 )
@@ -404,8 +405,9 @@ fi
 
 # alpha (id 1): 1000/s with burst 100 is T = 1 ms, tau = 99 ms.
 t1=$(map_get tg_tenants "1 0 0 0" '(v["syn_interval_ns"], v["syn_burst_ns"], v["bytes_per_token"], v["flags"], v["egress_bytes_per_sec"])')
-cfg=$(map_get tg_config "0 0 0 0" '(v["prefix_syn_interval_ns"], v["prefix_syn_burst_ns"], v["flood_flows_per_sec"], v["default_tenant_id"], v["clock_override_ns"])')
-if [ "$t1" = "(1000000, 99000000, 4, 0, 1048576)" ] && [ "$cfg" = "(1000000, 199000000, 50000, 2, 0)" ]; then
+cfg=$(map_get tg_config "0 0 0 0" '(v["prefix_syn_interval_ns"], v["prefix_syn_burst_ns"], v["flood_flows_per_sec"], v["default_tenant_id"], v["clock_override_ns"], v["prefix_tat_shift"], v["prefix_hash_seed"] != 0)')
+seed1=$(map_get tg_config "0 0 0 0" 'v["prefix_hash_seed"]')
+if [ "$t1" = "(1000000, 99000000, 4, 0, 1048576)" ] && [ "$cfg" = "(1000000, 199000000, 50000, 2, 0, 6, True)" ]; then
 	ok policy_limits_are_in_the_maps
 else
 	fail policy_limits_are_in_the_maps "tg_tenants[1]=$t1 tg_config=$cfg"
@@ -413,10 +415,14 @@ fi
 
 tctl -j policy apply -c "$tmp/p2.yaml"
 n4=$(lpm_count)
-if [ "$rc" -eq 0 ] && [ "$(jget 'j["prefixes_removed"]')" = 1 ] && [ "$n4" = 2 ]; then
+# The prefix limiter's hash seed outlives a policy push (a new one would
+# put every source prefix back at rest).
+seed2=$(map_get tg_config "0 0 0 0" 'v["prefix_hash_seed"]')
+if [ "$rc" -eq 0 ] && [ "$(jget 'j["prefixes_removed"]')" = 1 ] && [ "$n4" = 2 ] &&
+   [ -n "$seed1" ] && [ "$seed1" = "$seed2" ]; then
 	ok policy_apply_removes_stale_prefixes
 else
-	fail policy_apply_removes_stale_prefixes "rc=$rc out=$out err=$err lpm=$n4"
+	fail policy_apply_removes_stale_prefixes "rc=$rc out=$out err=$err lpm=$n4 seed $seed1 -> $seed2"
 fi
 
 # A block set at run time stays with its tenant through re-syncs, also
@@ -589,6 +595,55 @@ if "$BPFTOOL" map create "$PIN2/tg_abi" type array key 4 value 72 entries 1 name
 	fi
 else
 	echo "SKIP abi_mismatch_refused_with_purge_hint: bpftool cannot create a map"
+	skipped=$((skipped + 1))
+fi
+
+# Maps pinned by ABI version 2 (the per-prefix limiter was an LRU hash
+# then): made here from a version-3 set by putting back the old record and
+# the old tg_syn_prefix. The inspector reads them meanwhile, and the next
+# attach migrates them, keeping every other map's state (here, a penalty).
+MV=tgm$id
+if in_ns ip link add "$MV" type veth peer name "${MV}p" 2>/dev/null &&
+   in_ns ip link set "$MV" up && in_ns ip link set "${MV}p" up; then
+	tctl attach "$MV" --pin-dir "$PIN2"
+	m1=$rc m1err=$err
+	tctl penalty add 192.0.2.77 --duration 1h --pin-dir "$PIN2"
+	v2=$(in_ns "$BPFTOOL" -j map lookup pinned "$PIN2/tg_abi" key 0 0 0 0 2>/dev/null |
+		python3 -c 'import json,sys
+v=[int(b,16) for b in json.load(sys.stdin)["value"]]
+v[0:4]=(2).to_bytes(4,"little"); v[40:44]=(24).to_bytes(4,"little")
+print(" ".join(map(str,v)))' 2>/dev/null)
+	rm -f "$PIN2/tg_abi" "$PIN2/tg_syn_prefix"
+	# shellcheck disable=SC2086
+	if [ "$m1" -eq 0 ] && [ -n "$v2" ] &&
+	   "$BPFTOOL" map create "$PIN2/tg_abi" type array key 4 value 72 entries 1 name tg_abi 2>/dev/null &&
+	   "$BPFTOOL" map update pinned "$PIN2/tg_abi" key 0 0 0 0 value $v2 2>/dev/null &&
+	   "$BPFTOOL" map create "$PIN2/tg_syn_prefix" type lru_hash key 24 value 8 entries 262144 \
+		name tg_syn_prefix 2>/dev/null; then
+		tctl -j penalty list --pin-dir "$PIN2"
+		read_rc=$rc read_out=$out
+		tctl attach "$MV" --pin-dir "$PIN2"
+		arc=$rc aerr=$err
+		tctl -j status --pin-dir "$PIN2"
+		ver=$(jget 'j["abi_version"]')
+		ptype=$("$BPFTOOL" -j map show pinned "$PIN2/tg_syn_prefix" 2>/dev/null |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])' 2>/dev/null)
+		tctl -j penalty list --pin-dir "$PIN2"
+		kept=$(jget '[e["address"] for e in j] == ["192.0.2.77"]')
+		if [ "$read_rc" -eq 0 ] && grep -q 192.0.2.77 <<<"$read_out" && [ "$arc" -eq 0 ] &&
+		   grep -q "migrated" <<<"$aerr" && [ "$ver" = 3 ] && [ "$ptype" = array ] &&
+		   [ "$kept" = True ]; then
+			ok abi_v2_migrated_on_attach_keeps_state
+		else
+			fail abi_v2_migrated_on_attach_keeps_state "read rc=$read_rc out=$read_out; attach rc=$arc err=$aerr; version=$ver prefix map=$ptype kept=$kept"
+		fi
+	else
+		fail abi_v2_migrated_on_attach_keeps_state "set-up: attach rc=$m1 $m1err; record=$v2"
+	fi
+	tctl detach "$MV" --purge --pin-dir "$PIN2"
+	in_ns ip link del "$MV" 2>/dev/null
+else
+	echo "SKIP abi_v2_migrated_on_attach_keeps_state: cannot create a veth pair"
 	skipped=$((skipped + 1))
 fi
 

@@ -434,7 +434,7 @@ static const char *loader_abi_diff(const struct tg_abi_info *a,
 	LOADER_ABI_FIELD(lpm_value_size)
 	LOADER_ABI_FIELD(tenant_config_size)
 	LOADER_ABI_FIELD(gcra_size)
-	LOADER_ABI_FIELD(prefix_key_size)
+	LOADER_ABI_FIELD(prefix_set_size)
 	LOADER_ABI_FIELD(src_key_size)
 	LOADER_ABI_FIELD(penalty_size)
 	LOADER_ABI_FIELD(config_size)
@@ -478,13 +478,25 @@ static int loader_abi_read(const char *dir, struct tg_abi_info *out)
 }
 
 /*
- * A migration from a pinned ABI version to this build's, for versions that
- * have one. None is defined yet: version 1 is the first.
+ * The pinned ABI versions this build migrates from (loader_abi_migrate):
+ * version 2 differs only in tg_syn_prefix, whose state is dropped, and in
+ * tg_config fields that were padding (zero: the defaults).
  */
 static bool loader_abi_can_migrate(uint32_t from)
 {
-	(void)from;
-	return false;
+	return from == 2;
+}
+
+int kern_abi_pinned_version(const char *pin_dir, uint32_t *version)
+{
+	struct tg_abi_info pinned;
+	int ret;
+
+	ret = loader_abi_read(kern_loader_pin_dir(pin_dir), &pinned);
+	if (ret)
+		return ret;
+	*version = pinned.abi_version;
+	return 0;
 }
 
 int kern_abi_check(const char *pin_dir, char *err, size_t err_size)
@@ -555,6 +567,49 @@ static int loader_abi_create(const char *dir)
 		ret = -errno;
 	close(fd);
 	return ret;
+}
+
+/*
+ * Brings maps pinned by an older ABI version this build can migrate
+ * (loader_abi_can_migrate) to this version, under the pin lock, before the
+ * programs are loaded: the maps whose shape changed are unpinned, so that
+ * loading creates them afresh, and the ABI record is replaced last, so that
+ * a migration cut short is simply done again. Every other map keeps its
+ * state. The attached program keeps the old maps it holds until the new
+ * one replaces it.
+ */
+static int loader_abi_migrate(const char *dir, char *err, size_t err_size)
+{
+	struct tg_abi_info pinned;
+	char path[PATH_MAX];
+	int ret;
+
+	ret = loader_abi_read(dir, &pinned);
+	if (ret || pinned.abi_version == loader_abi.abi_version)
+		return ret;
+	if (!loader_abi_can_migrate(pinned.abi_version))
+		return -EPROTO;	/* kern_abi_check said so first */
+	/* 2 -> 3: tg_syn_prefix went from an LRU hash to a set array. */
+	ret = loader_path(path, sizeof(path), dir, TG_MAP_SYN_PREFIX);
+	if (!ret && unlink(path) && errno != ENOENT)
+		ret = -errno;
+	if (!ret) {
+		ret = loader_path(path, sizeof(path), dir, KERN_MAP_ABI);
+		if (!ret && unlink(path) && errno != ENOENT)
+			ret = -errno;
+	}
+	if (!ret)
+		ret = loader_abi_create(dir);
+	if (ret) {
+		loader_err(err, err_size, "migrating the maps pinned in %s from ABI version %u "
+			   "to %u: %s", dir, pinned.abi_version, loader_abi.abi_version,
+			   strerror(-ret));
+		return ret;
+	}
+	log_warn("kern: migrated the maps pinned in %s from ABI version %u to %u (the "
+		 "per-prefix SYN limiter starts afresh; everything else is kept)", dir,
+		 pinned.abi_version, loader_abi.abi_version);
+	return 0;
 }
 
 /* Opens (or creates and pins) one of the loader's own maps. */
@@ -1205,6 +1260,10 @@ int kern_attach(const char *ifname, const struct kern_attach_opts *o,
 		}
 	} else if (ret) {
 		goto out_unlock;
+	} else {
+		ret = loader_abi_migrate(dir, err, err_size);
+		if (ret)
+			goto out_unlock;
 	}
 	ifaces_fd = loader_ifaces_open(dir, true);
 	if (ifaces_fd < 0) {

@@ -152,10 +152,16 @@ void kern_status_fini(struct kern_status *st);
 
 /*
  * Checks the pinned ABI record under `pin_dir` against this build. Returns
- * 0 when it matches, -ENOENT when none is pinned, -EPROTO (with `err`
+ * 0 when it matches or is an older version this build migrates (the next
+ * attach does; maps of another shape until then are listed in
+ * kern_map_specs' changed_in), -ENOENT when none is pinned, -EPROTO (with `err`
  * naming both versions and how to clear them) when it differs.
  */
 int kern_abi_check(const char *pin_dir, char *err, size_t err_size);
+
+/* The ABI version of the record pinned in pin_dir (NULL: the default).
+ * Returns 0, -ENOENT (no record) or -errno. */
+int kern_abi_pinned_version(const char *pin_dir, uint32_t *version);
 
 /*
  * Serializes the commands that change a pin directory (attach, detach,

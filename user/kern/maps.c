@@ -39,6 +39,10 @@ struct kern_map_spec {
 	__u32 type;
 	__u32 key_size;
 	__u32 value_size;
+	/* The ABI version that last changed this map's shape: pinned by an
+	 * older version the loader can migrate, a map of another shape is
+	 * left out (it is the old program's until the next attach). */
+	__u32 changed_in;
 };
 
 /* What abi.h says each map is. */
@@ -55,8 +59,8 @@ static const struct kern_map_spec kern_map_specs[KERN_MAP__COUNT] = {
 		sizeof(__u32), sizeof(struct tg_tenant_stats) },
 	[KERN_MAP_SYN_TENANT] = { TG_MAP_SYN_TENANT, BPF_MAP_TYPE_ARRAY,
 		sizeof(__u32), sizeof(struct tg_gcra) },
-	[KERN_MAP_SYN_PREFIX] = { TG_MAP_SYN_PREFIX, BPF_MAP_TYPE_LRU_HASH,
-		sizeof(struct tg_prefix_key), sizeof(struct tg_gcra) },
+	[KERN_MAP_SYN_PREFIX] = { TG_MAP_SYN_PREFIX, BPF_MAP_TYPE_ARRAY,
+		sizeof(__u32), sizeof(struct tg_prefix_set), 3 },
 	[KERN_MAP_PENALTY] = { TG_MAP_PENALTY, BPF_MAP_TYPE_LRU_HASH,
 		sizeof(struct tg_src_key), sizeof(struct tg_penalty) },
 	[KERN_MAP_CONFIG] = { TG_MAP_CONFIG, BPF_MAP_TYPE_ARRAY,
@@ -79,6 +83,7 @@ struct kern_maps {
 	int fd[KERN_MAP__COUNT];
 	__u32 max_entries[KERN_MAP__COUNT];
 	int ncpus;
+	__u32 abi_pinned;	/* the pinned record's version (ours when none) */
 };
 
 struct kern_events {
@@ -192,6 +197,16 @@ static int kern_map_check(struct kern_maps *m, enum kern_map_id id,
 			     m->dir, spec->name, strerror(-ret));
 		return ret;
 	}
+	if ((info.type != spec->type || info.key_size != spec->key_size ||
+	     info.value_size != spec->value_size) && m->abi_pinned < spec->changed_in) {
+		/* Pinned by an older version, which the next attach migrates:
+		 * left out until then. */
+		log_debug("kern: %s/%s is ABI version %u's; left out until re-attached",
+			  m->dir, spec->name, m->abi_pinned);
+		close(m->fd[id]);
+		m->fd[id] = -1;
+		return -ENOENT;
+	}
 	if (info.type != spec->type || info.key_size != spec->key_size ||
 	    info.value_size != spec->value_size) {
 		kern_set_err(err, err_size,
@@ -208,12 +223,16 @@ static int kern_map_check(struct kern_maps *m, enum kern_map_id id,
 /* The ABI record, when the loader pinned one: the loader's own check, so
  * the inspector accepts exactly what the loader would re-attach to
  * (including versions it can migrate). Returns 0, -EPROTO or -errno. */
-static int kern_maps_abi_check(const struct kern_maps *m, char *err,
+static int kern_maps_abi_check(struct kern_maps *m, char *err,
 			       size_t err_size)
 {
 	int ret = kern_abi_check(m->dir, err, err_size);
 
-	return ret == -ENOENT ? 0 : ret;
+	if (ret == -ENOENT)
+		return 0;
+	if (!ret && kern_abi_pinned_version(m->dir, &m->abi_pinned))
+		m->abi_pinned = TG_ABI_VERSION;
+	return ret;
 }
 
 struct kern_maps *kern_maps_open(const char *dir, char *err, size_t err_size)
@@ -231,6 +250,7 @@ struct kern_maps *kern_maps_open(const char *dir, char *err, size_t err_size)
 		return NULL;
 	for (i = 0; i < KERN_MAP__COUNT; i++)
 		m->fd[i] = -1;
+	m->abi_pinned = TG_ABI_VERSION;
 	m->dir = strdup(dir);
 	if (!m->dir) {
 		ret = -ENOMEM;
@@ -282,6 +302,8 @@ struct kern_maps *kern_maps_open(const char *dir, char *err, size_t err_size)
 			goto out_close;
 		}
 		ret = kern_map_check(m, i, err, err_size);
+		if (ret == -ENOENT)
+			continue;
 		if (ret)
 			goto out_close;
 		found++;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -16,9 +17,17 @@
 
 #include "core/log.h"
 #include "kern/loader.h"
+#include "kern/maps.h"
 #include "policy/policy.h"
 
 #define SYNC_NS_PER_MS		1000000ull
+/* tg_syn_prefix's TAT units (abi.h, struct tg_prefix_set): at least 2^6 ns,
+ * so that the slot's 48 bits span 208 days, and coarse enough that
+ * tau + T stays below 2^40 units, 1/256 of the span. A slot idle longer
+ * than the span is then misread as live with a chance of at most 1/256
+ * (for the default rates, less than one in a million). */
+#define KERN_PREFIX_TAT_SHIFT_MIN	6
+#define KERN_PREFIX_SPAN_BITS		40
 
 __attribute__((format(printf, 3, 4)))
 static void sync_err(char *err, size_t size, const char *fmt, ...)
@@ -51,6 +60,29 @@ void kern_gcra_params(uint64_t count, uint64_t period_ms, uint32_t burst,
 		t *= burst - 1;
 		*burst_ns = t > UINT64_MAX ? UINT64_MAX : (uint64_t)t;
 	}
+}
+
+unsigned int kern_prefix_tat_shift(uint64_t interval_ns, uint64_t burst_ns)
+{
+	unsigned __int128 span = (unsigned __int128)interval_ns + burst_ns;
+	unsigned int shift = KERN_PREFIX_TAT_SHIFT_MIN;
+
+	while (shift < 32 && (span >> shift) >= (1ull << KERN_PREFIX_SPAN_BITS))
+		shift++;
+	return shift;
+}
+
+/* A seed for tg_syn_prefix's hash, from the kernel's random pool; never
+ * 0 (0 is "not chosen yet"). */
+static uint32_t sync_prefix_seed(void)
+{
+	uint32_t seed = 0;
+
+	while (!seed) {
+		if (getrandom(&seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+			seed = (uint32_t)kern_now_ns() * 2654435761u;
+	}
+	return seed;
 }
 
 static void sync_tenant_config(const struct policy_tenant *t,
@@ -379,7 +411,7 @@ static int sync_config(const char *dir, const struct policy *p,
 		       struct kern_sync_report *rep, char *err, size_t err_size)
 {
 	struct tg_config c;
-	__u32 zero = 0;
+	__u32 zero = 0, seed;
 	int fd, ret = 0;
 
 	fd = kern_pin_open(dir, TG_MAP_CONFIG, sizeof(__u32),
@@ -393,7 +425,14 @@ static int sync_config(const char *dir, const struct policy *p,
 		sync_err(err, err_size, "%s/%s: %s", dir, TG_MAP_CONFIG, strerror(-fd));
 		return fd;
 	}
+	/* The hash seed is chosen once and kept: a new one would put every
+	 * source prefix's limiter back at rest. */
 	memset(&c, 0, sizeof(c));
+	if (bpf_map_lookup_elem(fd, &zero, &c) || !c.prefix_hash_seed)
+		c.prefix_hash_seed = sync_prefix_seed();
+	seed = c.prefix_hash_seed;
+	memset(&c, 0, sizeof(c));
+	c.prefix_hash_seed = seed;
 	c.prefix_len_v4 = KERN_PREFIX_LEN_V4;
 	c.prefix_len_v6 = KERN_PREFIX_LEN_V6;
 	if (p) {
@@ -405,6 +444,7 @@ static int sync_config(const char *dir, const struct policy *p,
 				 k->syn_per_prefix.burst, &interval, &burst);
 		c.prefix_syn_interval_ns = interval;
 		c.prefix_syn_burst_ns = burst;
+		c.prefix_tat_shift = (__u8)kern_prefix_tat_shift(interval, burst);
 		c.flood_flows_per_sec = k->flood_guard;
 		if (p->default_tenant) {
 			const struct policy_tenant *def = policy_tenant_find(p, p->default_tenant);

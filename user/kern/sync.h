@@ -54,6 +54,16 @@ void kern_gcra_params(uint64_t count, uint64_t period_ms, uint32_t burst,
 		      uint64_t *interval_ns, uint64_t *burst_ns);
 
 /*
+ * tg_config.prefix_tat_shift for a per-prefix limiter of interval T and
+ * tolerance tau (ns): at least 6 (64 ns units, a 208-day span in the
+ * slot's 48 bits), and large enough that (tau + T) >> shift stays below
+ * 2^40, so that a live TAT is never taken for one at rest and a TAT at
+ * rest is rarely taken for a live one (abi.h, struct tg_prefix_set).
+ * At most 32.
+ */
+unsigned int kern_prefix_tat_shift(uint64_t interval_ns, uint64_t burst_ns);
+
+/*
  * Writes policy `p` (NULL: no tenants, kernel defaults) into the maps
  * pinned under `pin_dir` (NULL: kern_loader_pin_dir(NULL)). Returns 0 or
  * -errno with `err` filled: -ENOENT nothing pinned there, -EPROTO another
