@@ -23,6 +23,7 @@
 #include <bpf/bpf_endian.h>
 
 #include <tollgate/abi.h>
+#include <tollgate/hint.h>
 #include <tollgate/limits.h>
 
 #include "lib/common.h"
@@ -101,15 +102,23 @@ static __always_inline void tg_emit(struct xdp_md *ctx,
 	bpf_ringbuf_submit(e, 0);
 }
 
-/* The source is in the penalty box and its time is not up. */
+/* The source is in the penalty box and its time is not up. The hint
+ * (tollgate/hint.h) answers for nearly every source that is not, without
+ * the hash lookup. */
 static __always_inline int tg_is_penalized(const struct tg_pkt *pkt, __u64 now)
 {
 	struct tg_src_key k;
 	struct tg_penalty *p;
+	__u64 bits, *w;
+	__u32 word;
 
 	__builtin_memset(&k, 0, sizeof(k));
 	__builtin_memcpy(k.addr, pkt->saddr, sizeof(k.addr));
 	k.family = pkt->family;
+	tg_penalty_hint_of(&k, &word, &bits);
+	w = bpf_map_lookup_elem(&tg_penalty_hint, &word);
+	if (w && (*(volatile __u64 *)w & bits) != bits)
+		return 0;
 	p = bpf_map_lookup_elem(&tg_penalty, &k);
 	return p && p->expiry_ns > now;
 }
@@ -270,10 +279,11 @@ int tg_xdp_ingress(struct xdp_md *ctx)
 	int is_syn, err;
 
 	tg_count_run(TG_HOOK_XDP_INGRESS);
-	/* The whole frame, also once the program is made multi-buffer
-	 * aware (xdp.frags) for jumbo MTUs, where data_end - data is only
-	 * the first buffer. */
-	len = bpf_xdp_get_buff_len(ctx);
+	/* The whole frame: the program is not multi-buffer aware (no
+	 * xdp.frags), so the frame is all in one buffer and this is its
+	 * length, without bpf_xdp_get_buff_len()'s helper call. A frags-aware
+	 * build (jumbo MTUs) must take the helper's answer instead. */
+	len = (__u32)(ctx->data_end - ctx->data);
 	reason = tg_xdp_parse(ctx, &pkt);
 	cfg = tg_config_get();
 	if (!cfg)

@@ -90,6 +90,17 @@ struct {
 	__type(value, struct tg_penalty);
 } tg_penalty SEC(".maps");
 
+/* TG_MAP_PENALTY_HINT: tollgate/hint.h's bits of every address in
+ * tg_penalty. Mappable: user space sets bits with an atomic OR, so two
+ * writers never lose each other's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TG_PENALTY_HINT_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} tg_penalty_hint SEC(".maps");
+
 /* TG_MAP_CONFIG */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -32,8 +32,9 @@
  * 3: tg_syn_prefix became an ARRAY of struct tg_prefix_set (it was an
  *    LRU_HASH of tg_prefix_key -> tg_gcra), tg_config.pad[0] became
  *    prefix_tat_shift, tg_abi_info.prefix_key_size became prefix_set_size.
- *    The loader migrates maps pinned by version 2 (only the per-prefix SYN
- *    limiter's state is dropped: every prefix starts afresh). */
+ *    TG_MAP_PENALTY_HINT added. The loader migrates maps pinned by version
+ *    2 (only the per-prefix SYN limiter's state is dropped: every prefix
+ *    starts afresh; the hint is filled from the penalty box). */
 #define TG_ABI_VERSION		3
 
 /* Where the loader pins maps and links (bpffs). */
@@ -54,6 +55,7 @@
  *   tg_pace          ARRAY           __u32 tenant id       tg_pace
  *   tg_syn_prefix    ARRAY           __u32 set index       tg_prefix_set
  *   tg_penalty       LRU_HASH        tg_src_key            tg_penalty
+ *   tg_penalty_hint  ARRAY (mmap)    __u32 word            __u64 bits
  *   tg_config        ARRAY (1)       __u32 0               tg_config
  *   tg_flood         PERCPU_ARRAY(1) __u32 0               tg_flood_window
  *   tg_stats         PERCPU_ARRAY    __u32 enum tg_reason  tg_reason_stats
@@ -82,6 +84,10 @@
 #define TG_MAP_RUNS		"tg_runs"
 #define TG_MAP_EVENTS		"tg_events"
 #define TG_MAP_PACE		"tg_pace"
+/* ABI 3: the bits tollgate/hint.h gives each address in the penalty box,
+ * set by user space (atomically, through mmap) after the entry, and by
+ * the loader from the box at every attach. */
+#define TG_MAP_PENALTY_HINT	"tg_penalty_hint"
 /* Not in the objects: an ARRAY of one struct tg_abi_info that the loader
  * creates and pins next to the maps, so that a later loader or tollctl can
  * check the pinned maps' layout before using them. */

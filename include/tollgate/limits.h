@@ -101,6 +101,9 @@
 #define TG_LPM_V4_MAX			65536
 #define TG_LPM_V6_MAX			65536
 #define TG_PENALTY_MAX			65536
+/* Words of tg_penalty_hint (a power of two): 2^20 bits in 128 KiB, so that
+ * even a full box (TG_PENALTY_MAX) leaves most lookups of strangers out. */
+#define TG_PENALTY_HINT_WORDS		16384
 /* Sets of TG_PREFIX_WAYS slots in tg_syn_prefix (a power of two): 262144
  * source prefixes with their SYN limiter state, in 2 MiB. */
 #define TG_SYN_PREFIX_SETS		65536

@@ -41,6 +41,7 @@
 #include "tg_xdp.skel.h"
 
 #include "kern/kern.h"
+#include "kern/maps.h"
 #include "kern/sync.h"
 
 #define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
@@ -263,6 +264,10 @@ static void penalty_add(struct fx *f, int family, const char *addr, uint64_t exp
 	k.family = family == AF_INET ? TG_FAMILY_IPV4 : TG_FAMILY_IPV6;
 	assert_int_equal(inet_pton(family, addr, k.addr), 1);
 	assert_int_equal(bpf_map_update_elem(mfd(f, TG_MAP_PENALTY), &k, &v, 0), 0);
+	/* The hint, as kern_penalty_add sets it (the maps here are not
+	 * pinned, so through the map rather than kern_maps). */
+	assert_int_equal(kern_penalty_hint_fill(mfd(f, TG_MAP_PENALTY),
+						mfd(f, TG_MAP_PENALTY_HINT)), 0);
 }
 
 /* Sum over CPUs of one tenant's stats. */
@@ -836,6 +841,58 @@ static void test_penalty_drops_syn_passes_established(void **state)
 	syn = mk(&syn_v6, NULL, TCP_SYN, 0);
 	expect_xdp(f, "penalized v6 syn", syn.b, syn.len, XDP_DROP,
 		   TG_REASON_PENALTY);
+}
+
+/*
+ * The hint in front of the box (tollgate/hint.h): with a thousand
+ * addresses of both families in it, every one of them still drops and
+ * their neighbours pass; the hint is filled the way the loader does.
+ */
+static void test_penalty_hint_many_sources(void **state)
+{
+	struct fx *f = FX(state);
+	struct tg_penalty v = { .expiry_ns = T0 + NSEC };
+	struct tg_tenant_stats st;
+	struct tg_src_key k;
+	char src[64];
+	struct pkt p;
+	int i;
+
+	clock_set(f, T0);
+	for (i = 0; i < 1000; i++) {
+		memset(&k, 0, sizeof(k));
+		if (i & 1) {
+			k.family = TG_FAMILY_IPV6;
+			snprintf(src, sizeof(src), "2001:db8:%x::%x", i, i * 7);
+			assert_int_equal(inet_pton(AF_INET6, src, k.addr), 1);
+		} else {
+			k.family = TG_FAMILY_IPV4;
+			snprintf(src, sizeof(src), "10.%d.%d.1", i >> 8, i & 255);
+			assert_int_equal(inet_pton(AF_INET, src, k.addr), 1);
+		}
+		assert_int_equal(bpf_map_update_elem(mfd(f, TG_MAP_PENALTY), &k, &v, 0), 0);
+	}
+	assert_int_equal(kern_penalty_hint_fill(mfd(f, TG_MAP_PENALTY),
+						mfd(f, TG_MAP_PENALTY_HINT)), 0);
+	for (i = 0; i < 1000; i++) {
+		if (i & 1) {
+			snprintf(src, sizeof(src), "2001:db8:%x::%x", i, i * 7);
+			p = mk(&syn_v6, src, TCP_SYN, 0);
+			assert_int_equal(xdp(f, &p), XDP_DROP);
+			snprintf(src, sizeof(src), "2001:db8:%x::%x", i, i * 7 + 1);
+			p = mk(&syn_v6, src, TCP_SYN, 0);
+			assert_int_equal(xdp(f, &p), XDP_PASS);
+		} else {
+			snprintf(src, sizeof(src), "10.%d.%d.1", i >> 8, i & 255);
+			p = mk(&syn_v4, src, TCP_SYN, 0);
+			assert_int_equal(xdp(f, &p), XDP_DROP);
+			snprintf(src, sizeof(src), "10.%d.%d.2", i >> 8, i & 255);
+			p = mk(&syn_v4, src, TCP_SYN, 0);
+			assert_int_equal(xdp(f, &p), XDP_PASS);
+		}
+	}
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.penalty, 1000);
 }
 
 static void test_blocked_tenant_drops_syn_passes_established(void **state)
@@ -1700,7 +1757,7 @@ static void test_both_objects_define_every_map_alike(void **state)
 		TG_MAP_FLOWS, TG_MAP_LPM_V4, TG_MAP_LPM_V6, TG_MAP_TENANTS,
 		TG_MAP_TENANT_STATS, TG_MAP_SYN_TENANT, TG_MAP_SYN_PREFIX,
 		TG_MAP_PENALTY, TG_MAP_CONFIG, TG_MAP_FLOOD, TG_MAP_STATS,
-		TG_MAP_RUNS, TG_MAP_EVENTS, TG_MAP_PACE,
+		TG_MAP_RUNS, TG_MAP_EVENTS, TG_MAP_PACE, TG_MAP_PENALTY_HINT,
 	};
 	struct tg_xdp *x = tg_xdp__open();
 	struct tg_tc *t = tg_tc__open();
@@ -1768,6 +1825,7 @@ int main(void)
 		T(test_lpm_classifies_tenants),
 		T(test_tenant_cached_in_flow),
 		T(test_penalty_drops_syn_passes_established),
+		T(test_penalty_hint_many_sources),
 		T(test_blocked_tenant_drops_syn_passes_established),
 		T(test_gcra_burst_then_one_per_interval),
 		T(test_gcra_one_cpu_at_2x_overload),

@@ -613,7 +613,7 @@ if in_ns ip link add "$MV" type veth peer name "${MV}p" 2>/dev/null &&
 v=[int(b,16) for b in json.load(sys.stdin)["value"]]
 v[0:4]=(2).to_bytes(4,"little"); v[40:44]=(24).to_bytes(4,"little")
 print(" ".join(map(str,v)))' 2>/dev/null)
-	rm -f "$PIN2/tg_abi" "$PIN2/tg_syn_prefix"
+	rm -f "$PIN2/tg_abi" "$PIN2/tg_syn_prefix" "$PIN2/tg_penalty_hint"
 	# shellcheck disable=SC2086
 	if [ "$m1" -eq 0 ] && [ -n "$v2" ] &&
 	   "$BPFTOOL" map create "$PIN2/tg_abi" type array key 4 value 72 entries 1 name tg_abi 2>/dev/null &&
@@ -630,12 +630,15 @@ print(" ".join(map(str,v)))' 2>/dev/null)
 			python3 -c 'import json,sys; print(json.load(sys.stdin)["type"])' 2>/dev/null)
 		tctl -j penalty list --pin-dir "$PIN2"
 		kept=$(jget '[e["address"] for e in j] == ["192.0.2.77"]')
+		# Version 2 had no hint: the attach filled it from the box.
+		hint=$("$BPFTOOL" -j map dump pinned "$PIN2/tg_penalty_hint" 2>/dev/null |
+			python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if any(int(b,16) for b in e["value"])))' 2>/dev/null)
 		if [ "$read_rc" -eq 0 ] && grep -q 192.0.2.77 <<<"$read_out" && [ "$arc" -eq 0 ] &&
 		   grep -q "migrated" <<<"$aerr" && [ "$ver" = 3 ] && [ "$ptype" = array ] &&
-		   [ "$kept" = True ]; then
+		   [ "$kept" = True ] && [ "$hint" = 1 ]; then
 			ok abi_v2_migrated_on_attach_keeps_state
 		else
-			fail abi_v2_migrated_on_attach_keeps_state "read rc=$read_rc out=$read_out; attach rc=$arc err=$aerr; version=$ver prefix map=$ptype kept=$kept"
+			fail abi_v2_migrated_on_attach_keeps_state "read rc=$read_rc out=$read_out; attach rc=$arc err=$aerr; version=$ver prefix map=$ptype kept=$kept hint words=$hint"
 		fi
 	else
 		fail abi_v2_migrated_on_attach_keeps_state "set-up: attach rc=$m1 $m1err; record=$v2"

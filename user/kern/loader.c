@@ -784,6 +784,16 @@ static int loader_load(struct loader_objs *o, const char *dir, uint32_t flow_siz
 			   "above with -d)", TG_PROG_TC_EGRESS, strerror(-ret));
 		goto out_free;
 	}
+	/* Before the program that tests the hint is attached: every address
+	 * already in the box (pinned by an older ABI without a hint, or
+	 * added while the hint was not pinned) gets its bits. */
+	ret = kern_penalty_hint_fill(bpf_map__fd(o->xdp->maps.tg_penalty),
+				     bpf_map__fd(o->xdp->maps.tg_penalty_hint));
+	if (ret) {
+		loader_err(err, err_size, "filling %s from %s: %s", TG_MAP_PENALTY_HINT,
+			   TG_MAP_PENALTY, strerror(-ret));
+		goto out_free;
+	}
 	prog = bpf_object__find_program_by_name(o->xdp->obj, TG_PROG_XDP_INGRESS);
 	if (prog)
 		o->xdp_prog_fd = bpf_program__fd(prog);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
+#include <tollgate/hint.h>
 #include <tollgate/limits.h>
 
 #include "core/log.h"
@@ -32,6 +34,8 @@
 /* Entries asked for per batch lookup; a hash bucket larger than this makes
  * the kernel answer ENOSPC, and the batch is retried twice as large. */
 #define KERN_BATCH_ENTRIES	1024u
+/* tg_penalty_hint, mapped. */
+#define KERN_HINT_BYTES		(TG_PENALTY_HINT_WORDS * sizeof(__u64))
 #define KERN_BATCH_ENTRIES_MAX	65536u
 
 struct kern_map_spec {
@@ -48,34 +52,36 @@ struct kern_map_spec {
 /* What abi.h says each map is. */
 static const struct kern_map_spec kern_map_specs[KERN_MAP__COUNT] = {
 	[KERN_MAP_FLOWS] = { TG_MAP_FLOWS, BPF_MAP_TYPE_LRU_HASH,
-		sizeof(struct tg_flow_key), sizeof(struct tg_flow) },
+		sizeof(struct tg_flow_key), sizeof(struct tg_flow), 0 },
 	[KERN_MAP_LPM_V4] = { TG_MAP_LPM_V4, BPF_MAP_TYPE_LPM_TRIE,
-		sizeof(struct tg_lpm_v4_key), sizeof(struct tg_lpm_value) },
+		sizeof(struct tg_lpm_v4_key), sizeof(struct tg_lpm_value), 0 },
 	[KERN_MAP_LPM_V6] = { TG_MAP_LPM_V6, BPF_MAP_TYPE_LPM_TRIE,
-		sizeof(struct tg_lpm_v6_key), sizeof(struct tg_lpm_value) },
+		sizeof(struct tg_lpm_v6_key), sizeof(struct tg_lpm_value), 0 },
 	[KERN_MAP_TENANTS] = { TG_MAP_TENANTS, BPF_MAP_TYPE_ARRAY,
-		sizeof(__u32), sizeof(struct tg_tenant_config) },
+		sizeof(__u32), sizeof(struct tg_tenant_config), 0 },
 	[KERN_MAP_TENANT_STATS] = { TG_MAP_TENANT_STATS, BPF_MAP_TYPE_PERCPU_ARRAY,
-		sizeof(__u32), sizeof(struct tg_tenant_stats) },
+		sizeof(__u32), sizeof(struct tg_tenant_stats), 0 },
 	[KERN_MAP_SYN_TENANT] = { TG_MAP_SYN_TENANT, BPF_MAP_TYPE_ARRAY,
-		sizeof(__u32), sizeof(struct tg_gcra) },
+		sizeof(__u32), sizeof(struct tg_gcra), 0 },
 	[KERN_MAP_SYN_PREFIX] = { TG_MAP_SYN_PREFIX, BPF_MAP_TYPE_ARRAY,
 		sizeof(__u32), sizeof(struct tg_prefix_set), 3 },
 	[KERN_MAP_PENALTY] = { TG_MAP_PENALTY, BPF_MAP_TYPE_LRU_HASH,
-		sizeof(struct tg_src_key), sizeof(struct tg_penalty) },
+		sizeof(struct tg_src_key), sizeof(struct tg_penalty), 0 },
 	[KERN_MAP_CONFIG] = { TG_MAP_CONFIG, BPF_MAP_TYPE_ARRAY,
-		sizeof(__u32), sizeof(struct tg_config) },
+		sizeof(__u32), sizeof(struct tg_config), 0 },
 	[KERN_MAP_FLOOD] = { TG_MAP_FLOOD, BPF_MAP_TYPE_PERCPU_ARRAY,
-		sizeof(__u32), sizeof(struct tg_flood_window) },
+		sizeof(__u32), sizeof(struct tg_flood_window), 0 },
 	[KERN_MAP_STATS] = { TG_MAP_STATS, BPF_MAP_TYPE_PERCPU_ARRAY,
-		sizeof(__u32), sizeof(struct tg_reason_stats) },
+		sizeof(__u32), sizeof(struct tg_reason_stats), 0 },
 	[KERN_MAP_RUNS] = { TG_MAP_RUNS, BPF_MAP_TYPE_PERCPU_ARRAY,
-		sizeof(__u32), sizeof(__u64) },
-	[KERN_MAP_EVENTS] = { TG_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0 },
+		sizeof(__u32), sizeof(__u64), 0 },
+	[KERN_MAP_EVENTS] = { TG_MAP_EVENTS, BPF_MAP_TYPE_RINGBUF, 0, 0, 0 },
 	[KERN_MAP_PACE] = { TG_MAP_PACE, BPF_MAP_TYPE_ARRAY,
-		sizeof(__u32), sizeof(struct tg_pace) },
+		sizeof(__u32), sizeof(struct tg_pace), 0 },
+	[KERN_MAP_PENALTY_HINT] = { TG_MAP_PENALTY_HINT, BPF_MAP_TYPE_ARRAY,
+		sizeof(__u32), sizeof(__u64), 3 },
 	[KERN_MAP_NAMES] = { KERN_MAP_TENANT_NAMES, BPF_MAP_TYPE_ARRAY,
-		sizeof(__u32), KERN_TENANT_NAME_SIZE },
+		sizeof(__u32), KERN_TENANT_NAME_SIZE, 0 },
 };
 
 struct kern_maps {
@@ -84,6 +90,7 @@ struct kern_maps {
 	__u32 max_entries[KERN_MAP__COUNT];
 	int ncpus;
 	__u32 abi_pinned;	/* the pinned record's version (ours when none) */
+	__u64 *hint;		/* tg_penalty_hint mapped, once a penalty is added */
 };
 
 struct kern_events {
@@ -152,6 +159,9 @@ void kern_maps_close(struct kern_maps *m)
 
 	if (!m)
 		return;
+	if (m->hint)
+		munmap(m->hint, KERN_HINT_BYTES);
+	m->hint = NULL;
 	for (i = 0; i < KERN_MAP__COUNT; i++) {
 		if (m->fd[i] >= 0)
 			close(m->fd[i]);
@@ -686,18 +696,87 @@ char *kern_addr_format(uint8_t family, const __u32 addr[4], char *buf, size_t si
 	return buf;
 }
 
+/* tg_penalty_hint mapped writable; NULL when it cannot be (errno set). */
+static __u64 *kern_hint_map(int fd)
+{
+	void *p = mmap(NULL, KERN_HINT_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Sets `key`'s hint bits: an atomic OR, so a concurrent writer (tollctl
+ * and the daemon) never loses a bit of another address. */
+static void kern_hint_set(__u64 *hint, const struct tg_src_key *key)
+{
+	__u64 bits;
+	__u32 word;
+
+	tg_penalty_hint_of(key, &word, &bits);
+	__atomic_fetch_or(&hint[word], bits, __ATOMIC_SEQ_CST);
+}
+
+/* The hint mapped, opening its pin when it was not there at
+ * kern_maps_open (the attach that creates it may have come since).
+ * -ENOENT: no hint pinned, maps of an older ABI whose program has none. */
+static int kern_maps_hint(struct kern_maps *m)
+{
+	char path[PATH_MAX];
+
+	if (m->hint)
+		return 0;
+	if (m->fd[KERN_MAP_PENALTY_HINT] < 0) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->dir,
+				     TG_MAP_PENALTY_HINT) >= sizeof(path))
+			return -ENAMETOOLONG;
+		m->fd[KERN_MAP_PENALTY_HINT] = bpf_obj_get(path);
+		if (m->fd[KERN_MAP_PENALTY_HINT] < 0) {
+			m->fd[KERN_MAP_PENALTY_HINT] = -1;
+			return -errno;
+		}
+		m->max_entries[KERN_MAP_PENALTY_HINT] = TG_PENALTY_HINT_WORDS;
+	}
+	m->hint = kern_hint_map(m->fd[KERN_MAP_PENALTY_HINT]);
+	return m->hint ? 0 : -errno;
+}
+
 int kern_penalty_add(struct kern_maps *m, const struct tg_src_key *key,
 		     uint64_t duration_ns)
 {
 	struct tg_penalty v = { .expiry_ns = kern_now_ns() + duration_ns };
+	int ret;
 
 	if (!kern_maps_has(m, KERN_MAP_PENALTY))
 		return -ENOENT;
 	if (v.expiry_ns < duration_ns)
 		v.expiry_ns = UINT64_MAX;
+	ret = kern_maps_hint(m);
+	if (ret && ret != -ENOENT)
+		return ret;
 	if (bpf_map_update_elem(m->fd[KERN_MAP_PENALTY], key, &v, BPF_ANY))
 		return -errno;
+	if (m->hint)
+		kern_hint_set(m->hint, key);
 	return 0;
+}
+
+int kern_penalty_hint_fill(int penalty_fd, int hint_fd)
+{
+	struct tg_src_key key, next;
+	__u64 *hint = kern_hint_map(hint_fd);
+	bool first = true;
+	int ret = 0;
+
+	if (!hint)
+		return -errno;
+	while (!bpf_map_get_next_key(penalty_fd, first ? NULL : &key, &next)) {
+		kern_hint_set(hint, &next);
+		key = next;
+		first = false;
+	}
+	if (errno != ENOENT)
+		ret = -errno;
+	munmap(hint, KERN_HINT_BYTES);
+	return ret;
 }
 
 int kern_penalty_del(struct kern_maps *m, const struct tg_src_key *key)

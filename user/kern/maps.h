@@ -49,6 +49,7 @@ enum kern_map_id {
 	KERN_MAP_RUNS,
 	KERN_MAP_EVENTS,
 	KERN_MAP_PACE,
+	KERN_MAP_PENALTY_HINT,
 	/* Not a datapath map: the loader's id → name record (sync.h). */
 	KERN_MAP_NAMES,
 	KERN_MAP__COUNT,
@@ -128,11 +129,17 @@ int kern_src_key_parse(const char *text, struct tg_src_key *out);
 char *kern_addr_format(uint8_t family, const __u32 addr[4], char *buf, size_t size);
 
 /* Drops the source's packets for `duration_ns` from now (replacing any
- * entry it had). Returns 0 or -errno. */
+ * entry it had), and sets its bits in the hint the program tests first.
+ * Returns 0 or -errno. */
 int kern_penalty_add(struct kern_maps *m, const struct tg_src_key *key,
 		     uint64_t duration_ns);
 /* Returns 0, -ENOENT when the source was not in the box, or -errno. */
 int kern_penalty_del(struct kern_maps *m, const struct tg_src_key *key);
+
+/* Sets the hint bits (tollgate/hint.h) of every address in the penalty
+ * map `penalty_fd` in the hint map `hint_fd`: the loader's step before a
+ * program that tests the hint is attached. Returns 0 or -errno. */
+int kern_penalty_hint_fill(int penalty_fd, int hint_fd);
 
 struct kern_penalty_entry {
 	struct tg_src_key key;
