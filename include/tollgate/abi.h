@@ -32,9 +32,10 @@
  * 3: tg_syn_prefix became an ARRAY of struct tg_prefix_set (it was an
  *    LRU_HASH of tg_prefix_key -> tg_gcra), tg_config.pad[0] became
  *    prefix_tat_shift, tg_abi_info.prefix_key_size became prefix_set_size.
- *    TG_MAP_PENALTY_HINT added. The loader migrates maps pinned by version
- *    2 (only the per-prefix SYN limiter's state is dropped: every prefix
- *    starts afresh; the hint is filled from the penalty box). */
+ *    TG_MAP_PENALTY_HINT and TG_MAP_TENANT_CACHE added, tg_config.pad[1..2]
+ *    became lpm_gen. The loader migrates maps pinned by version 2 (only
+ *    the per-prefix SYN limiter's state is dropped: every prefix starts
+ *    afresh; the hint is filled from the penalty box). */
 #define TG_ABI_VERSION		3
 
 /* Where the loader pins maps and links (bpffs). */
@@ -88,6 +89,14 @@
  * set by user space (atomically, through mmap) after the entry, and by
  * the loader from the box at every attach. */
 #define TG_MAP_PENALTY_HINT	"tg_penalty_hint"
+/* ABI 3: IPv4 source -> tenant, as the LPM answered it, direct-mapped
+ * (TG_TENANT_CACHE_SLOTS words, slot by tollgate/hint.h). One word each,
+ * written and read whole, so never torn:
+ *   address (network order) << 32 | tenant id << 16 | tg_config.lpm_gen.
+ * Valid only while its generation is the config's; user space bumps the
+ * generation after every change of the tries and clears the map when the
+ * generation wraps. Only sources a prefix matched are kept. */
+#define TG_MAP_TENANT_CACHE	"tg_tenant_cache"
 /* Not in the objects: an ARRAY of one struct tg_abi_info that the loader
  * creates and pins next to the maps, so that a later loader or tollctl can
  * check the pinned maps' layout before using them. */
@@ -328,7 +337,12 @@ struct tg_config {
 	 * 32), chosen by user space (kern_prefix_tat_shift) so that tau + T
 	 * is a small part of the slot's 48-bit span. */
 	__u8 prefix_tat_shift;
-	__u8 pad[5];
+	__u8 pad;
+	/* ABI 3: the generation of the LPM tries, bumped by user space after
+	 * every policy push (never 0 once pushed; 0 turns tg_tenant_cache
+	 * off). A cached tenant of another generation is not used. */
+	__u16 lpm_gen;
+	__u8 pad2[2];
 	/* ---- ABI 2 ---- */
 	/*
 	 * FOR TESTS ONLY: when not 0, the programs take this as "now" instead

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
+ * Hints both sides of the kernel boundary compute alike: the XDP program,
+ * which reads them, and user space (and the tests), which write them.
+ *
  * The penalty box's hint (tg_penalty_hint, abi.h): which bits of which word
  * a source address sets. Compiled unchanged by the XDP program, which tests
  * the bits before it looks the address up, and by user space, which sets
@@ -31,6 +34,25 @@ tg_penalty_hint_of(const struct tg_src_key *k, __u32 *word, __u64 *bits)
 	h ^= h >> 32;
 	*word = (__u32)h & (TG_PENALTY_HINT_WORDS - 1);
 	*bits = (1ull << ((h >> 40) & 63)) | (1ull << ((h >> 46) & 63));
+}
+
+/* tg_tenant_cache (abi.h): the slot of an IPv4 source (network order),
+ * placed by the node's seed so that nobody outside can choose which
+ * sources evict each other, and the word that caches its tenant. */
+_Static_assert(TG_KERN_TENANT_SLOTS <= 0xffff, "a tenant id fits tg_tenant_cache's 16 bits");
+
+static __inline__ __attribute__((always_inline)) __u32
+tg_tenant_cache_slot(__u32 addr, __u32 seed)
+{
+	__u64 h = ((__u64)seed << 32 | addr) * 0x9e3779b97f4a7c15ull;
+
+	return (__u32)(h >> 40) & (TG_TENANT_CACHE_SLOTS - 1);
+}
+
+static __inline__ __attribute__((always_inline)) __u64
+tg_tenant_cache_word(__u32 addr, __u32 tenant, __u16 gen)
+{
+	return (__u64)addr << 32 | (__u64)(tenant & 0xffff) << 16 | gen;
 }
 
 #endif /* TOLLGATE_HINT_H */

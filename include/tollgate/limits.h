@@ -104,6 +104,9 @@
 /* Words of tg_penalty_hint (a power of two): 2^20 bits in 128 KiB, so that
  * even a full box (TG_PENALTY_MAX) leaves most lookups of strangers out. */
 #define TG_PENALTY_HINT_WORDS		16384
+/* Slots of tg_tenant_cache (a power of two): the tenants of 16384 recent
+ * IPv4 sources in 128 KiB, so that their new connections skip the LPM. */
+#define TG_TENANT_CACHE_SLOTS		16384
 /* Sets of TG_PREFIX_WAYS slots in tg_syn_prefix (a power of two): 262144
  * source prefixes with their SYN limiter state, in 2 MiB. */
 #define TG_SYN_PREFIX_SETS		65536

@@ -10,7 +10,10 @@
  *   syn        SYN path: LPM, penalty lookup, prefix and tenant GCRA, the
  *              flow insert (64 sources, limits high enough to admit)
  *   malformed  TCP data offset 3: parse and drop
- *   blocked    SYNs of a blocked tenant: LPM, tenant flag, drop
+ *   blocked    SYNs of a blocked tenant's 64 sources, seen before: the
+ *              tenant cache (or LPM), tenant flag, drop
+ *   blocked-new  SYNs of a blocked tenant, each source seen once (repeat
+ *              1): the LPM walk and a cache fill, tenant flag, drop
  *   spoofed    SYNs from random sources, each seen once (repeat 1), the
  *              flood guard on: LPM miss, prefix limiter insert, no flow
  *   spoofed-limited  the same with the tenants' SYN limits in force (the
@@ -179,7 +182,7 @@ int main(void)
 {
 	static struct frame fr[NFLOWS], spoof[NSPOOF];
 	struct tg_tenant_config tc;
-	struct result res[6];
+	struct result res[7];
 	struct tg_config c;
 	struct tg_xdp *s;
 	int prog, empty, i;
@@ -224,6 +227,10 @@ int main(void)
 	c.prefix_syn_interval_ns = 1;
 	c.prefix_syn_burst_ns = 1ull << 40;
 	c.flood_flows_per_sec = 0;
+	/* As a policy push leaves them: the tries' first generation (the
+	 * tenant cache on) and a seed. */
+	c.lpm_gen = 1;
+	c.prefix_hash_seed = 0x9e3779b9u;
 	config(s, &c);
 
 	/* steady: 4096 established flows, records in place. */
@@ -256,6 +263,17 @@ int main(void)
 	}
 	res[n] = (struct result){ "blocked", "SYN of a blocked tenant, dropped", 0, 0, 25 };
 	measure(&res[n++], prog, empty, fr, NFLOWS, REPEAT);
+
+	/* blocked-new: the same tenant, every SYN from a source not seen
+	 * before (the cache cannot answer). */
+	for (i = 0; i < NSPOOF; i++) {
+		a = htonl(0xac100000u | ((uint32_t)random() & 0xfffffu));
+		frame_v4(&spoof[i], a, (uint16_t)random(), 0x02, 0);
+	}
+	res[n] = (struct result){ "blocked-new", "SYN of a blocked tenant, new source each", 0, 0, 0 };
+	res[n].empty = run_set(empty, spoof, NSPOOF, 1);
+	res[n].prog = run_set(prog, spoof, NSPOOF, 1);
+	n++;
 
 	/* spoofed: every packet a new random source, once each. */
 	c.flood_flows_per_sec = 10000;

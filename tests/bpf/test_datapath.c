@@ -34,6 +34,7 @@
 #include <linux/pkt_cls.h>
 
 #include <tollgate/abi.h>
+#include <tollgate/hint.h>
 #include <tollgate/limits.h>
 
 /* The skeletons name struct tg_abi_info, so they come after abi.h. */
@@ -792,6 +793,132 @@ static void test_tenant_cached_in_flow(void **state)
 	assert_int_equal(st.packets_in, 2);
 	tenant_stats(f, 8, &st);
 	assert_int_equal(st.packets_in, 0);
+}
+
+/* The tenant cache's word for an IPv4 source (abi.h, TG_MAP_TENANT_CACHE). */
+static uint64_t tenant_cache_word(struct fx *f, const char *addr)
+{
+	struct tg_config c;
+	uint32_t a, slot;
+	uint64_t w;
+
+	cfg_get(f, &c);
+	assert_int_equal(inet_pton(AF_INET, addr, &a), 1);
+	slot = tg_tenant_cache_slot(a, c.prefix_hash_seed);
+	assert_int_equal(bpf_map_lookup_elem(mfd(f, TG_MAP_TENANT_CACHE), &slot, &w), 0);
+	return w;
+}
+
+static void lpm_gen_set(struct fx *f, uint16_t gen)
+{
+	struct tg_config c;
+
+	cfg_get(f, &c);
+	c.lpm_gen = gen;
+	cfg_set(f, &c);
+}
+
+/* A new connection from a source seen before takes its tenant from the
+ * cache, which holds only while the tries' generation is unchanged: a
+ * prefix moved to another tenant takes effect with the next generation,
+ * as every policy push makes one. */
+static void test_tenant_cache_follows_lpm_generation(void **state)
+{
+	struct fx *f = FX(state);
+	struct tg_tenant_stats st;
+	struct tg_config c;
+	uint32_t a;
+	struct pkt p;
+
+	cfg_get(f, &c);
+	c.prefix_hash_seed = 0x5eed1234u;
+	c.lpm_gen = 1;
+	cfg_set(f, &c);
+	lpm_v4_add(f, "10.1.0.0", 16, 5);
+	p = mk(&syn_v4, "10.1.2.3", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	assert_int_equal(inet_pton(AF_INET, "10.1.2.3", &a), 1);
+	assert_true(tenant_cache_word(f, "10.1.2.3") == tg_tenant_cache_word(a, 5, 1));
+
+	/* The trie changes, the generation does not: the cached tenant. */
+	lpm_v4_add(f, "10.1.0.0", 16, 8);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	tenant_stats(f, 5, &st);
+	assert_int_equal(st.syn_passed, 2);
+
+	/* A new generation: the trie's tenant, cached anew. */
+	lpm_gen_set(f, 2);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	tenant_stats(f, 8, &st);
+	assert_int_equal(st.syn_passed, 1);
+	assert_true(tenant_cache_word(f, "10.1.2.3") == tg_tenant_cache_word(a, 8, 2));
+
+	/* Unmatched sources are not cached (a spoofed flood would write a
+	 * line per packet), nor is IPv6 (the cache is IPv4 only). */
+	p = mk(&syn_v4, "192.0.2.1", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	assert_true(tenant_cache_word(f, "192.0.2.1") == 0);
+	tenant_stats(f, 0, &st);
+	assert_int_equal(st.syn_passed, 1);
+}
+
+/* Generation 0 (no policy pushed) leaves the cache out: every packet asks
+ * the trie. */
+static void test_tenant_cache_off_at_generation_0(void **state)
+{
+	struct fx *f = FX(state);
+	struct tg_tenant_stats st;
+	struct pkt p;
+
+	lpm_gen_set(f, 0);
+	lpm_v4_add(f, "10.1.0.0", 16, 5);
+	p = mk(&syn_v4, "10.1.2.3", TCP_SYN, 0);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	assert_true(tenant_cache_word(f, "10.1.2.3") == 0);
+	lpm_v4_add(f, "10.1.0.0", 16, 8);
+	assert_int_equal(xdp(f, &p), XDP_PASS);
+	tenant_stats(f, 8, &st);
+	assert_int_equal(st.syn_passed, 1);
+}
+
+/* Two sources of different tenants in one slot evict each other; each
+ * is still counted to its own tenant, and a blocked one's SYNs still
+ * drop whichever holds the slot. */
+static void test_tenant_cache_colliding_sources(void **state)
+{
+	struct fx *f = FX(state);
+	struct tg_tenant_config blocked = { .flags = TG_TENANT_F_BLOCKED };
+	struct tg_tenant_stats st;
+	struct tg_config c;
+	uint32_t a, b, i;
+	char sa[32], sb[32];
+	struct pkt pa, pb;
+
+	cfg_get(f, &c);
+	c.prefix_hash_seed = 77;
+	c.lpm_gen = 3;
+	cfg_set(f, &c);
+	lpm_v4_add(f, "10.1.0.0", 16, 5);
+	lpm_v4_add(f, "10.2.0.0", 16, 6);
+	tenant_set(f, 6, &blocked);
+	a = htonl(0x0a010203u);
+	for (b = htonl(0x0a020000u), i = 0; i < 65536; i++, b = htonl(0x0a020000u + i))
+		if (tg_tenant_cache_slot(b, 77) == tg_tenant_cache_slot(a, 77))
+			break;
+	assert_true(i < 65536);
+	assert_non_null(inet_ntop(AF_INET, &a, sa, sizeof(sa)));
+	assert_non_null(inet_ntop(AF_INET, &b, sb, sizeof(sb)));
+	pa = mk(&syn_v4, sa, TCP_SYN, 0);
+	pb = mk(&syn_v4, sb, TCP_SYN, 0);
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(xdp(f, &pa), XDP_PASS);
+		assert_int_equal(xdp(f, &pb), XDP_DROP);
+	}
+	tenant_stats(f, 5, &st);
+	assert_int_equal(st.syn_passed, 10);
+	tenant_stats(f, 6, &st);
+	assert_int_equal(st.blocked, 10);
+	assert_true(tenant_cache_word(f, sa) == tg_tenant_cache_word(b, 6, 3));
 }
 
 /* ---- penalty box and blocked tenants ------------------------------------------ */
@@ -1758,6 +1885,7 @@ static void test_both_objects_define_every_map_alike(void **state)
 		TG_MAP_TENANT_STATS, TG_MAP_SYN_TENANT, TG_MAP_SYN_PREFIX,
 		TG_MAP_PENALTY, TG_MAP_CONFIG, TG_MAP_FLOOD, TG_MAP_STATS,
 		TG_MAP_RUNS, TG_MAP_EVENTS, TG_MAP_PACE, TG_MAP_PENALTY_HINT,
+		TG_MAP_TENANT_CACHE,
 	};
 	struct tg_xdp *x = tg_xdp__open();
 	struct tg_tc *t = tg_tc__open();
@@ -1824,6 +1952,9 @@ int main(void)
 		T(test_ipv4_fragments_pass_uncounted_by_flows),
 		T(test_lpm_classifies_tenants),
 		T(test_tenant_cached_in_flow),
+		T(test_tenant_cache_follows_lpm_generation),
+		T(test_tenant_cache_off_at_generation_0),
+		T(test_tenant_cache_colliding_sources),
 		T(test_penalty_drops_syn_passes_established),
 		T(test_penalty_hint_many_sources),
 		T(test_blocked_tenant_drops_syn_passes_established),

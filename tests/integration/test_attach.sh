@@ -407,6 +407,7 @@ fi
 t1=$(map_get tg_tenants "1 0 0 0" '(v["syn_interval_ns"], v["syn_burst_ns"], v["bytes_per_token"], v["flags"], v["egress_bytes_per_sec"])')
 cfg=$(map_get tg_config "0 0 0 0" '(v["prefix_syn_interval_ns"], v["prefix_syn_burst_ns"], v["flood_flows_per_sec"], v["default_tenant_id"], v["clock_override_ns"], v["prefix_tat_shift"], v["prefix_hash_seed"] != 0)')
 seed1=$(map_get tg_config "0 0 0 0" 'v["prefix_hash_seed"]')
+gen1=$(map_get tg_config "0 0 0 0" 'v["lpm_gen"]')
 if [ "$t1" = "(1000000, 99000000, 4, 0, 1048576)" ] && [ "$cfg" = "(1000000, 199000000, 50000, 2, 0, 6, True)" ]; then
 	ok policy_limits_are_in_the_maps
 else
@@ -418,11 +419,38 @@ n4=$(lpm_count)
 # The prefix limiter's hash seed outlives a policy push (a new one would
 # put every source prefix back at rest).
 seed2=$(map_get tg_config "0 0 0 0" 'v["prefix_hash_seed"]')
+# ...while every push retires the tenants cached from the old tries.
+gen2=$(map_get tg_config "0 0 0 0" 'v["lpm_gen"]')
 if [ "$rc" -eq 0 ] && [ "$(jget 'j["prefixes_removed"]')" = 1 ] && [ "$n4" = 2 ] &&
-   [ -n "$seed1" ] && [ "$seed1" = "$seed2" ]; then
+   [ -n "$seed1" ] && [ "$seed1" = "$seed2" ] && [ "${gen1:-0}" -ge 1 ] &&
+   [ "$gen2" = $((gen1 + 1)) ]; then
 	ok policy_apply_removes_stale_prefixes
 else
-	fail policy_apply_removes_stale_prefixes "rc=$rc out=$out err=$err lpm=$n4 seed $seed1 -> $seed2"
+	fail policy_apply_removes_stale_prefixes "rc=$rc out=$out err=$err lpm=$n4 seed $seed1 -> $seed2 lpm_gen $gen1 -> $gen2"
+fi
+
+# The generation is 16 bits: at its wrap the push clears the tenant cache
+# before it starts again at 1, so no entry 65535 pushes old comes back.
+cfgv=$("$BPFTOOL" -j map lookup pinned "$PIN/tg_config" key 0 0 0 0 2>/dev/null |
+	python3 -c 'import json,sys
+v=[int(b,16) for b in json.load(sys.stdin)["value"]]
+v[28:30]=(65535).to_bytes(2,"little")
+print(" ".join(map(str,v)))' 2>/dev/null)
+# shellcheck disable=SC2086
+if [ -n "$cfgv" ] &&
+   "$BPFTOOL" map update pinned "$PIN/tg_config" key 0 0 0 0 value $cfgv 2>/dev/null &&
+   "$BPFTOOL" map update pinned "$PIN/tg_tenant_cache" key 5 0 0 0 value 1 0 0 0 0 0 0 0 2>/dev/null; then
+	tctl policy apply -c "$tmp/p2.yaml"
+	gen3=$(map_get tg_config "0 0 0 0" 'v["lpm_gen"]')
+	slot5=$("$BPFTOOL" -j map lookup pinned "$PIN/tg_tenant_cache" key 5 0 0 0 2>/dev/null |
+		python3 -c 'import json,sys; print(sum(int(b,16) for b in json.load(sys.stdin)["value"]))' 2>/dev/null)
+	if [ "$rc" -eq 0 ] && [ "$gen3" = 1 ] && [ "$slot5" = 0 ]; then
+		ok policy_apply_clears_tenant_cache_at_generation_wrap
+	else
+		fail policy_apply_clears_tenant_cache_at_generation_wrap "rc=$rc err=$err lpm_gen=$gen3 slot=$slot5"
+	fi
+else
+	fail policy_apply_clears_tenant_cache_at_generation_wrap "set-up: cannot write tg_config or tg_tenant_cache"
 fi
 
 # A block set at run time stays with its tenant through re-syncs, also
@@ -613,7 +641,7 @@ if in_ns ip link add "$MV" type veth peer name "${MV}p" 2>/dev/null &&
 v=[int(b,16) for b in json.load(sys.stdin)["value"]]
 v[0:4]=(2).to_bytes(4,"little"); v[40:44]=(24).to_bytes(4,"little")
 print(" ".join(map(str,v)))' 2>/dev/null)
-	rm -f "$PIN2/tg_abi" "$PIN2/tg_syn_prefix" "$PIN2/tg_penalty_hint"
+	rm -f "$PIN2/tg_abi" "$PIN2/tg_syn_prefix" "$PIN2/tg_penalty_hint" "$PIN2/tg_tenant_cache"
 	# shellcheck disable=SC2086
 	if [ "$m1" -eq 0 ] && [ -n "$v2" ] &&
 	   "$BPFTOOL" map create "$PIN2/tg_abi" type array key 4 value 72 entries 1 name tg_abi 2>/dev/null &&
@@ -633,12 +661,13 @@ print(" ".join(map(str,v)))' 2>/dev/null)
 		# Version 2 had no hint: the attach filled it from the box.
 		hint=$("$BPFTOOL" -j map dump pinned "$PIN2/tg_penalty_hint" 2>/dev/null |
 			python3 -c 'import json,sys; print(sum(1 for e in json.load(sys.stdin) if any(int(b,16) for b in e["value"])))' 2>/dev/null)
+		cache=$([ -e "$PIN2/tg_tenant_cache" ] && echo pinned)
 		if [ "$read_rc" -eq 0 ] && grep -q 192.0.2.77 <<<"$read_out" && [ "$arc" -eq 0 ] &&
 		   grep -q "migrated" <<<"$aerr" && [ "$ver" = 3 ] && [ "$ptype" = array ] &&
-		   [ "$kept" = True ] && [ "$hint" = 1 ]; then
+		   [ "$kept" = True ] && [ "$hint" = 1 ] && [ "$cache" = pinned ]; then
 			ok abi_v2_migrated_on_attach_keeps_state
 		else
-			fail abi_v2_migrated_on_attach_keeps_state "read rc=$read_rc out=$read_out; attach rc=$arc err=$aerr; version=$ver prefix map=$ptype kept=$kept hint words=$hint"
+			fail abi_v2_migrated_on_attach_keeps_state "read rc=$read_rc out=$read_out; attach rc=$arc err=$aerr; version=$ver prefix map=$ptype kept=$kept hint words=$hint tenant cache=$cache"
 		fi
 	else
 		fail abi_v2_migrated_on_attach_keeps_state "set-up: attach rc=$m1 $m1err; record=$v2"

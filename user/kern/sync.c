@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <unistd.h>
 
@@ -407,11 +408,35 @@ out_close:
 	return ret;
 }
 
+/* tg_tenant_cache emptied, before its generation wraps back to a value
+ * that entries 65535 pushes old may still carry. Not pinned: the program
+ * has no cache (an older ABI), nothing to clear. */
+static int sync_tenant_cache_clear(const char *dir)
+{
+	size_t bytes = (size_t)TG_TENANT_CACHE_SLOTS * sizeof(__u64);
+	void *mem;
+	int fd;
+
+	fd = kern_pin_open(dir, TG_MAP_TENANT_CACHE, sizeof(__u32), sizeof(__u64), NULL);
+	if (fd == -ENOENT)
+		return 0;
+	if (fd < 0)
+		return fd;
+	mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (mem == MAP_FAILED)
+		return -errno;
+	memset(mem, 0, bytes);
+	munmap(mem, bytes);
+	return 0;
+}
+
 static int sync_config(const char *dir, const struct policy *p,
 		       struct kern_sync_report *rep, char *err, size_t err_size)
 {
 	struct tg_config c;
 	__u32 zero = 0, seed;
+	__u16 gen;
 	int fd, ret = 0;
 
 	fd = kern_pin_open(dir, TG_MAP_CONFIG, sizeof(__u32),
@@ -426,13 +451,27 @@ static int sync_config(const char *dir, const struct policy *p,
 		return fd;
 	}
 	/* The hash seed is chosen once and kept: a new one would put every
-	 * source prefix's limiter back at rest. */
+	 * source prefix's limiter back at rest. The tries have just been
+	 * written: a new generation retires every cached tenant (abi.h,
+	 * TG_MAP_TENANT_CACHE); 0 is never one. */
 	memset(&c, 0, sizeof(c));
 	if (bpf_map_lookup_elem(fd, &zero, &c) || !c.prefix_hash_seed)
 		c.prefix_hash_seed = sync_prefix_seed();
 	seed = c.prefix_hash_seed;
+	gen = (__u16)(c.lpm_gen + 1);
+	if (!gen) {
+		ret = sync_tenant_cache_clear(dir);
+		if (ret) {
+			sync_err(err, err_size, "clearing %s: %s", TG_MAP_TENANT_CACHE,
+				 strerror(-ret));
+			close(fd);
+			return ret;
+		}
+		gen = 1;
+	}
 	memset(&c, 0, sizeof(c));
 	c.prefix_hash_seed = seed;
+	c.lpm_gen = gen;
 	c.prefix_len_v4 = KERN_PREFIX_LEN_V4;
 	c.prefix_len_v6 = KERN_PREFIX_LEN_V6;
 	if (p) {
