@@ -22,6 +22,8 @@ DEBS=(
 	nginx wrk curl nodejs
 	# kernel tests: the exporter scrape, promtool, the nftables comparison
 	prometheus-node-exporter prometheus nftables
+	# the kernel tests again on Debian 12's own kernel, booted under QEMU
+	qemu-system-x86 busybox-static cpio
 )
 # npm: Debian's own package, unless the installed nodejs bundles it already.
 command -v npm >/dev/null 2>&1 || DEBS+=(npm)
@@ -46,6 +48,28 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
 	echo "deps: all Debian packages present"
+fi
+
+# Debian 12's stock kernel (the one linux-image-amd64 depends on), for
+# tests/integration/test_debian_kernel.sh, which boots it under QEMU: the
+# package is downloaded, never installed. Kept until the archive moves on.
+kdir=${TG_DEBIAN_KERNEL_DIR:-/var/cache/tollgate/debian-kernel}
+kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+	awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+if [ -z "$kpkg" ]; then
+	echo "deps: no linux-image-amd64 in the package index; the Debian-kernel tests will say so"
+elif ls "$kdir/${kpkg}"_*.deb >/dev/null 2>&1; then
+	echo "deps: kernel package $kpkg present"
+else
+	echo "deps: downloading $kpkg (not installed) into $kdir"
+	$SUDO mkdir -p "$kdir"
+	ktmp=$($SUDO mktemp -d "$kdir/.dl.XXXXXX")
+	# apt's download user must be able to write there.
+	$SUDO chmod 755 "$ktmp"
+	$SUDO chown _apt "$ktmp" 2>/dev/null || true
+	(cd "$ktmp" && $SUDO apt-get download -qq "$kpkg")
+	$SUDO mv "$ktmp"/"${kpkg}"_*.deb "$kdir"/
+	$SUDO rm -rf "$ktmp"
 fi
 
 # npm packages for the interop tests live in tests/interop/package.json and

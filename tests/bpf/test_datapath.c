@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1940,6 +1941,20 @@ static void test_verifier_instruction_counts(void **state)
 
 #define T(fn)	cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
+/* `name` is one of the comma-separated names of `list`. */
+static bool name_listed(const char *list, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p = list;
+
+	while ((p = strstr(p, name))) {
+		if ((p == list || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+			return true;
+		p += len;
+	}
+	return false;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1975,5 +1990,20 @@ int main(void)
 		T(test_tc_paces_by_departure_time),
 	};
 
-	return cmocka_run_group_tests_name("datapath", tests, group_setup, NULL);
+	struct CMUnitTest chosen[ARRAY_SIZE(tests)];
+	const char *only = getenv("TG_TEST_ONLY");
+	size_t i, n = 0;
+
+	/* TG_TEST_ONLY=name,name...: those tests alone (the Debian-kernel
+	 * suite runs a few under emulation, where each load takes seconds). */
+	if (!only || !*only)
+		return cmocka_run_group_tests_name("datapath", tests, group_setup, NULL);
+	for (i = 0; i < ARRAY_SIZE(tests); i++)
+		if (name_listed(only, tests[i].name))
+			chosen[n++] = tests[i];
+	if (n == 0) {
+		fprintf(stderr, "test_datapath: TG_TEST_ONLY names no test: %s\n", only);
+		return 1;
+	}
+	return _cmocka_run_group_tests("datapath", chosen, n, group_setup, NULL);
 }
