@@ -259,6 +259,90 @@ static bool est_ascii16(struct est_state *st, const char *p)
 	st->run = last;
 	return true;
 }
+
+static inline __attribute__((always_inline)) unsigned int est_pop64(uint64_t x, bool hw)
+{
+	if (hw)
+		return (unsigned int)__builtin_popcountll(x);
+	x -= x >> 1 & 0x5555555555555555ull;
+	x = (x & 0x3333333333333333ull) + (x >> 2 & 0x3333333333333333ull);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+	return (unsigned int)((x * 0x0101010101010101ull) >> 56);
+}
+
+/*
+ * est_ascii16() on 64 bytes at a time: the class masks of four chunks
+ * side by side in 64-bit words, so that each count is one popcount per
+ * 64 bytes (the sums are linear, so they are the same). The bytes
+ * consumed: whole plain 64-byte blocks, stopping before the first block
+ * that is not (est_ascii16() and the byte loop take it from there).
+ */
+static inline __attribute__((always_inline)) size_t est_ascii64_body(struct est_state *st,
+								      const char *p, size_t n,
+								      bool hw)
+{
+	size_t done = 0;
+
+	while (n - done >= 64) {
+		uint64_t let = 0, up = 0, dig = 0, spc = 0, pun, bad = 0, a, b;
+		unsigned int k;
+
+		for (k = 0; k < 4; k++) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + done + 16 * k));
+			unsigned int sh = 16 * k;
+
+			bad |= (uint64_t)((unsigned int)_mm_movemask_epi8(x) |
+					  (unsigned int)_mm_movemask_epi8(
+						  _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+			up |= (uint64_t)est_range16(x, 'A', 'Z') << sh;
+			let |= (uint64_t)est_range16(x, 'a', 'z') << sh;
+			dig |= (uint64_t)est_range16(x, '0', '9') << sh;
+			spc |= (uint64_t)(est_range16(x, '\t', '\r') |
+					  (unsigned int)_mm_movemask_epi8(
+						  _mm_cmpeq_epi8(x, _mm_set1_epi8(' ')))) << sh;
+		}
+		if (bad)
+			break;
+		let |= up;
+		pun = ~(let | dig | spc);
+		a = let & ~(let << 1 | (st->run == EST_F_WORD));
+		b = dig & ~(dig << 1 | (st->run == EST_F_DIGIT_RUN));
+		st->sum += est_weight[EST_F_LETTER] * est_pop64(let, hw) +
+			   est_weight[EST_F_UPPER] * est_pop64(up, hw) +
+			   est_weight[EST_F_DIGIT] * est_pop64(dig, hw) +
+			   est_weight[EST_F_SPACE] * est_pop64(spc, hw) +
+			   est_weight[EST_F_PUNCT] * est_pop64(pun, hw) +
+			   est_weight[EST_F_WORD] * est_pop64(a, hw) +
+			   est_weight[EST_F_DIGIT_RUN] * est_pop64(b, hw);
+		a = spc & ~(spc << 1 | (st->run == EST_F_SPACE_RUN));
+		b = pun & ~(pun << 1 | (st->run == EST_F_PUNCT_RUN));
+		st->sum += est_weight[EST_F_SPACE_RUN] * est_pop64(a, hw) +
+			   est_weight[EST_F_PUNCT_RUN] * est_pop64(b, hw);
+		st->run = let >> 63 ? EST_F_WORD : dig >> 63 ? EST_F_DIGIT_RUN :
+			  spc >> 63 ? EST_F_SPACE_RUN : EST_F_PUNCT_RUN;
+		done += 64;
+	}
+	return done;
+}
+
+__attribute__((target("popcnt")))
+static size_t est_ascii64_popcnt(struct est_state *st, const char *p, size_t n)
+{
+	return est_ascii64_body(st, p, n, true);
+}
+
+static size_t est_ascii64_plain(struct est_state *st, const char *p, size_t n)
+{
+	return est_ascii64_body(st, p, n, false);
+}
+
+/* x86-64's baseline has no popcnt instruction; the CPU is asked (a load
+ * of what libgcc found at start-up). */
+static size_t est_ascii64(struct est_state *st, const char *p, size_t n)
+{
+	return __builtin_cpu_supports("popcnt") ? est_ascii64_popcnt(st, p, n) :
+						  est_ascii64_plain(st, p, n);
+}
 #endif
 
 /*
@@ -279,6 +363,7 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 		/* Between characters (no UTF-8 sequence open, no escape being
 		 * read): whole plain chunks at once. */
 		if (!need) {
+			i += est_ascii64(st, p + i, n - i);
 			while (n - i >= 16 && est_ascii16(st, p + i))
 				i += 16;
 			if (i == n)

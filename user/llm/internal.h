@@ -62,7 +62,6 @@ struct llm_call {
 	enum llm_endpoint ep;
 	struct json_scratch *scratch;
 	char rid[TG_REQUEST_ID_MAX + 1];
-	struct timespec t0;
 	const struct policy_tenant *tenant;
 	const struct policy_key *key;		/* NULL for JWT callers */
 	char subject[TG_JWT_CLAIM_MAX + 8];	/* "jwt:<sub>" for JWT callers */

@@ -297,10 +297,20 @@ bool llm_model_allowed(const struct llm_call *c, const char *model)
 
 /* ---- JSON text helpers ---------------------------------------------------------------- */
 
+/* snprintf(dst, cap, "%s", s) without printf: used on every call's path.
+ * cap > 0. */
+static void str_copy(char *dst, size_t cap, const char *s)
+{
+	size_t n = strnlen(s, cap - 1);
+
+	memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
 void llm_json_str(struct buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t i;
+	size_t i, run;
 
 	buf_append(b, "\"", 1, SIZE_MAX);
 	for (i = 0; i < n; i++) {
@@ -314,7 +324,15 @@ void llm_json_str(struct buf *b, const char *s, size_t n)
 		} else if (ch < 0x20 || ch == 0x7f) {
 			buf_append(b, e, 6, SIZE_MAX);
 		} else {
-			buf_append(b, &s[i], 1, SIZE_MAX);
+			/* A run of bytes that need no escape goes in one append:
+			 * names and ids are nearly always one such run. */
+			for (run = 1; i + run < n; run++) {
+				ch = (unsigned char)s[i + run];
+				if (ch == '"' || ch == '\\' || ch < 0x20 || ch == 0x7f)
+					break;
+			}
+			buf_append(b, &s[i], run, SIZE_MAX);
+			i += run - 1;
 		}
 	}
 	buf_append(b, "\"", 1, SIZE_MAX);
@@ -403,13 +421,37 @@ static void models_list(struct llm_call *c, struct llm_out *out)
 
 /* ---- the provider request ---------------------------------------------------------------------- */
 
-/* Host field value of a provider URL: the port only when not the default. */
-static void host_field(struct buf *b, const struct policy_url *u)
+/* The provider request's head and the call's summary are built by appends
+ * (no printf): both are made for every forwarded call. */
+static int req_str(struct buf *b, const char *s)
 {
-	if ((u->tls && u->port == 443) || (!u->tls && u->port == 80))
-		buf_printf(b, SIZE_MAX, "Host: %s\r\n", u->host);
-	else
-		buf_printf(b, SIZE_MAX, "Host: %s:%u\r\n", u->host, u->port);
+	return buf_append(b, s, strlen(s), SIZE_MAX);
+}
+
+#define req_lit(b, s) buf_append((b), (s), sizeof(s) - 1, SIZE_MAX)
+
+static int req_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p), SIZE_MAX);
+}
+
+/* Host field value of a provider URL: the port only when not the default. */
+static int host_field(struct buf *b, const struct policy_url *u)
+{
+	int err = req_lit(b, "Host: ");
+
+	err = err ? err : req_str(b, u->host);
+	if (!((u->tls && u->port == 443) || (!u->tls && u->port == 80))) {
+		err = err ? err : req_lit(b, ":");
+		err = err ? err : req_u64(b, u->port);
+	}
+	return err ? err : req_lit(b, "\r\n");
 }
 
 static const char *secret(const struct policy_secret *s)
@@ -417,12 +459,21 @@ static const char *secret(const struct policy_secret *s)
 	return s && s->value ? s->value : NULL;
 }
 
-/* The request body with the provider's model name, and usage asked for in
- * streams (stripped again on the way back when the caller did not ask). */
-static int rewrite_body(struct llm_call *c, const struct json_doc *doc, struct buf *out)
-{
+/* A rewritten request body to be written where it goes: the edits and
+ * the length they give. */
+struct rewrite {
 	struct json_edit ed[2];
-	size_t n = 0, need = 0;
+	size_t n;
+	size_t len;
+};
+
+/* The request body with the provider's model name, and usage asked for in
+ * streams (stripped again on the way back when the caller did not ask):
+ * the edits, and the length of the result. */
+static int rewrite_plan(struct llm_call *c, const struct json_doc *doc, struct rewrite *rw)
+{
+	struct json_edit *ed = rw->ed;
+	size_t n = 0;
 	struct json_value so, iu;
 	bool want_usage = false;
 	int err;
@@ -443,16 +494,47 @@ static int rewrite_body(struct llm_call *c, const struct json_doc *doc, struct b
 			c->usage_injected = true;
 		}
 	}
-	err = json_rewrite(doc, ed, n, NULL, 0, &need);
-	if (err != -ENOSPC && err)
+	rw->n = n;
+	err = json_rewrite(doc, ed, n, NULL, 0, &rw->len);
+	return err == -ENOSPC ? 0 : err;
+}
+
+/* The planned body appended to `b`, in place (no copy through a
+ * temporary buffer). */
+static int rewrite_put(const struct json_doc *doc, const struct rewrite *rw, struct buf *b)
+{
+	size_t len = 0, cap;
+	char *p;
+	int err;
+
+	if (b->cap - b->len < rw->len) {
+		if (rw->len > SIZE_MAX / 2 - b->len)
+			return -ENOMEM;
+		cap = b->len + rw->len;
+		p = realloc(b->p, cap ? cap : 1);
+		if (!p)
+			return -ENOMEM;
+		b->p = p;
+		b->cap = cap ? cap : 1;
+	}
+	err = json_rewrite(doc, rw->ed, rw->n, b->p + b->len, rw->len, &len);
+	if (err)
+		return err;
+	if (len != rw->len)
+		return -EIO;	/* cannot happen: the same edits, the same text */
+	b->len += len;
+	return 0;
+}
+
+static int rewrite_body(struct llm_call *c, const struct json_doc *doc, struct buf *out)
+{
+	struct rewrite rw;
+	int err = rewrite_plan(c, doc, &rw);
+
+	if (err)
 		return err;
 	buf_free(out);
-	out->p = malloc(need ? need : 1);
-	if (!out->p)
-		return -ENOMEM;
-	out->cap = need ? need : 1;
-	err = json_rewrite(doc, ed, n, out->p, out->cap, &out->len);
-	return err;
+	return rewrite_put(doc, &rw, out);
 }
 
 /* The wire format a provider type speaks. */
@@ -467,8 +549,10 @@ enum xl_dialect llm_provider_dialect(enum policy_provider_type t)
 }
 
 /* The request body for the provider: ours rewritten (the model, usage
- * asked for), or translated into the provider's format. */
-static int provider_body(struct llm_call *c, const struct json_doc *doc, struct buf *body)
+ * asked for), or translated into the provider's format. With `rw`, a
+ * rewrite is only planned there (rw->n > 0) and `body` left empty. */
+static int provider_body(struct llm_call *c, const struct json_doc *doc, struct buf *body,
+			 struct rewrite *rw)
 {
 	struct json_value so, iu;
 	bool want_usage = false;
@@ -478,7 +562,7 @@ static int provider_body(struct llm_call *c, const struct json_doc *doc, struct 
 	c->xlate = false;
 	if (llm_provider_dialect(c->provider->type) == llm_caller_dialect(c->ep) ||
 	    (c->ep != LLM_EP_CHAT && c->ep != LLM_EP_MESSAGES))
-		return rewrite_body(c, doc, body);
+		return rw ? rewrite_plan(c, doc, rw) : rewrite_body(c, doc, body);
 	c->xlate = true;
 	c->xl_to = llm_provider_dialect(c->provider->type);
 	if (c->ep == LLM_EP_CHAT && c->stream) {
@@ -560,16 +644,20 @@ static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_ou
 	const char *key = secret(pv->api_key);
 	const char *suffix = llm_endpoint_suffix(c->ep);
 	struct buf body = { 0 };
-	size_t plen;
+	struct rewrite rw = { .n = 0 };
+	size_t plen, blen;
 	int err;
 
 	if (!llm_provider_url(pv, &u))
 		return -EDESTADDRREQ;
 	if ((pv->api_key || anthropic || gemini) && !key)
 		return -ENOKEY;
-	err = provider_body(c, doc, &body);
+	/* A rewritten body goes straight after the head (Bedrock signs the
+	 * body first, so it is made aside there). */
+	err = provider_body(c, doc, &body, bedrock ? NULL : &rw);
 	if (err)
 		goto out_free;
+	blen = rw.n ? rw.len : body.len;
 	if (c->xlate && c->xl_to == XL_OPENAI)
 		suffix = "/chat/completions";
 	else if (c->xlate && c->xl_to == XL_ANTHROPIC)
@@ -589,9 +677,12 @@ static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_ou
 				 "POST %.*s/openai/deployments/%s%s?api-version=%s HTTP/1.1\r\n",
 				 (int)plen, u.path, c->upstream_model, suffix,
 				 pv->api_version ? pv->api_version : "2024-10-21");
-	else
-		err = buf_printf(&out->req, SIZE_MAX, "POST %.*s%s HTTP/1.1\r\n", (int)plen,
-				 u.path, suffix);
+	else {
+		err = req_lit(&out->req, "POST ");
+		err = err ? err : buf_append(&out->req, u.path, plen, SIZE_MAX);
+		err = err ? err : req_str(&out->req, suffix);
+		err = err ? err : req_lit(&out->req, " HTTP/1.1\r\n");
+	}
 	if (err)
 		goto out_free;
 	if (!bedrock)
@@ -603,15 +694,23 @@ static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_ou
 		buf_printf(&out->req, SIZE_MAX, "x-goog-api-key: %s\r\n", key);
 	else if (key && azure)
 		buf_printf(&out->req, SIZE_MAX, "api-key: %s\r\n", key);
-	else if (key && !bedrock)
-		buf_printf(&out->req, SIZE_MAX, "Authorization: Bearer %s\r\n", key);
-	err = buf_printf(&out->req, SIZE_MAX,
-			 "Content-Type: application/json\r\nAccept: %s\r\n"
-			 "User-Agent: tollgate\r\nx-request-id: %s\r\nContent-Length: %zu\r\n\r\n",
-			 !c->stream ? "application/json" :
-			 bedrock ? "application/vnd.amazon.eventstream" : "text/event-stream",
-			 c->rid, body.len);
-	if (!err)
+	else if (key && !bedrock) {
+		req_lit(&out->req, "Authorization: Bearer ");
+		req_str(&out->req, key);
+		req_lit(&out->req, "\r\n");
+	}
+	err = req_lit(&out->req, "Content-Type: application/json\r\nAccept: ");
+	err = err ? err : req_str(&out->req, !c->stream ? "application/json" :
+				  bedrock ? "application/vnd.amazon.eventstream" :
+				  "text/event-stream");
+	err = err ? err : req_lit(&out->req, "\r\nUser-Agent: tollgate\r\nx-request-id: ");
+	err = err ? err : req_str(&out->req, c->rid);
+	err = err ? err : req_lit(&out->req, "\r\nContent-Length: ");
+	err = err ? err : req_u64(&out->req, blen);
+	err = err ? err : req_lit(&out->req, "\r\n\r\n");
+	if (!err && rw.n)
+		err = rewrite_put(doc, &rw, &out->req);
+	else if (!err)
 		err = buf_append(&out->req, body.p, body.len, SIZE_MAX);
 out_free:
 	buf_free(&body);
@@ -938,9 +1037,11 @@ static int admit(struct llm_call *c, struct llm_out *out)
 		buf_printf(&out->headers, SIZE_MAX, "Retry-After: %u\r\n", v.retry_after);
 		return 1;
 	}
-	if (v.remaining != BUDGET_UNLIMITED)
-		buf_printf(&out->headers, SIZE_MAX, "x-tollgate-tokens-remaining: %llu\r\n",
-			   (unsigned long long)v.remaining);
+	if (v.remaining != BUDGET_UNLIMITED) {
+		req_lit(&out->headers, "x-tollgate-tokens-remaining: ");
+		req_u64(&out->headers, v.remaining);
+		req_lit(&out->headers, "\r\n");
+	}
 	return 0;
 }
 
@@ -983,7 +1084,7 @@ static void take_request(struct llm_call *c, const struct llm_in *in, struct llm
 		return;
 	}
 	c->est_in = llm_estimate_tokens(in->body, in->body_len);
-	snprintf(c->model_req, sizeof(c->model_req), "%s", c->model);
+	str_copy(c->model_req, sizeof(c->model_req), c->model);
 	header_value(in->msg, "anthropic-version", c->anthropic_version,
 		     sizeof(c->anthropic_version));
 	err = llm_route(c, doc);
@@ -1153,7 +1254,7 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 	}
 	out->provider = (uint32_t)(c->provider - p->providers);
 	if (!c->anthropic_version[0])
-		snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
+		str_copy(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
 	if (cache_lookup(c, doc, out))
 		return;
 	if (c->provider->type == POLICY_PROVIDER_ECHO) {
@@ -1225,8 +1326,7 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 	c->scratch = in->scratch;
 	c->cc_no_cache = cache_control_has(in->msg, "no-cache");
 	c->cc_no_store = cache_control_has(in->msg, "no-store");
-	snprintf(c->rid, sizeof(c->rid), "%s", in->rid);
-	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	str_copy(c->rid, sizeof(c->rid), in->rid);
 	if (in->listener->auth != POLICY_AUTH_NONE) {
 		const struct llm_keyent *e = NULL;
 
@@ -1278,23 +1378,25 @@ const char *llm_call_provider(const struct llm_call *c)
 	return c && c->provider ? c->provider->name : NULL;
 }
 
+/* Built by appends (req_lit, req_u64): it is built for every governed
+ * request's access-log line. */
 void llm_call_summary(const struct llm_call *c, struct buf *out)
 {
 	if (!c)
 		return;
-	buf_printf(out, SIZE_MAX, ",\"tenant\":");
+	req_lit(out, ",\"tenant\":");
 	if (c->tenant)
 		llm_json_str(out, c->tenant->name, strlen(c->tenant->name));
 	else
-		buf_printf(out, SIZE_MAX, "null");
-	buf_printf(out, SIZE_MAX, ",\"key\":");
+		req_lit(out, "null");
+	req_lit(out, ",\"key\":");
 	if (c->key)
 		llm_json_str(out, c->key->name, strlen(c->key->name));
 	else if (c->subject[0])
 		llm_json_str(out, c->subject, strlen(c->subject));
 	else
-		buf_printf(out, SIZE_MAX, "null");
-	buf_printf(out, SIZE_MAX, ",\"model\":");
+		req_lit(out, "null");
+	req_lit(out, ",\"model\":");
 	llm_json_str(out, c->model, strlen(c->model));
 	if (c->route[0]) {
 		buf_printf(out, SIZE_MAX, ",\"model_requested\":");
@@ -1319,17 +1421,24 @@ void llm_call_summary(const struct llm_call *c, struct buf *out)
 			}
 		buf_printf(out, SIZE_MAX, "],\"injection_score\":%u}", c->injection_score);
 	}
-	if (c->cache_state)
-		buf_printf(out, SIZE_MAX, ",\"cache\":\"%s\"",
-			   c->cache_state == LLM_CACHE_HIT ? "hit" : "miss");
-	buf_printf(out, SIZE_MAX, ",\"provider\":");
+	if (c->cache_state == LLM_CACHE_HIT)
+		req_lit(out, ",\"cache\":\"hit\"");
+	else if (c->cache_state)
+		req_lit(out, ",\"cache\":\"miss\"");
+	req_lit(out, ",\"provider\":");
 	if (c->provider)
 		llm_json_str(out, c->provider->name, strlen(c->provider->name));
 	else
-		buf_printf(out, SIZE_MAX, "null");
-	buf_printf(out, SIZE_MAX, ",\"stream\":%s,\"tokens_in\":%" PRIu64
-		   ",\"tokens_out\":%" PRIu64 ",\"tokens_estimated\":%" PRIu64,
-		   c->stream ? "true" : "false", c->usage.in, c->usage.out, c->est_in);
+		req_lit(out, "null");
+	if (c->stream)
+		req_lit(out, ",\"stream\":true,\"tokens_in\":");
+	else
+		req_lit(out, ",\"stream\":false,\"tokens_in\":");
+	req_u64(out, c->usage.in);
+	req_lit(out, ",\"tokens_out\":");
+	req_u64(out, c->usage.out);
+	req_lit(out, ",\"tokens_estimated\":");
+	req_u64(out, c->est_in);
 }
 
 static const char *operation(enum llm_endpoint ep)
@@ -1350,12 +1459,14 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 {
 	struct audit_guard_verdict gv[2];
 	struct audit_record r = { 0 };
+	uint64_t now = 0;	/* Unix ns: one clock reading for the charge and the audit line */
 	uint32_t ng = 0;
 
 	if (!c || c->finished)
 		return;
 	c->finished = true;
 	if (c->ticket.active) {
+		now = budget_now();
 		if (!c->usage.seen && c->pieces) {
 			/* A stream that broke or was cut before its usage came:
 			 * charge what was delivered. */
@@ -1368,10 +1479,10 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 						  .cached_in = c->usage.cached };
 
 			c->cost = (double)budget_charge(c->budget, &c->ticket, &u, &c->pmodel->price,
-							 budget_now()) / 1e9;
+							 now) / 1e9;
 			c->has_cost = true;
 		} else {
-			budget_release(c->budget, &c->ticket, budget_now());
+			budget_release(c->budget, &c->ticket, now);
 		}
 	}
 	if (gm && c->ep != LLM_EP_MODELS) {
@@ -1395,6 +1506,7 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 	}
 	if (!al || c->ep == LLM_EP_MODELS)
 		return;
+	r.time_ns = now;	/* 0: the audit log reads the clock */
 	r.request_id = c->rid;
 	r.tenant = c->tenant ? c->tenant->name : NULL;
 	r.key_id = c->key ? c->key->name : c->subject[0] ? c->subject : NULL;

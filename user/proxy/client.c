@@ -876,8 +876,16 @@ static void client_llm_act(struct client *c, struct llm_out *o)
 	struct pcfg_upstream *up;
 	int status = 502;
 
-	buf_append(&c->llm_hdrs, out.headers.p, out.headers.len, SIZE_MAX);
-	buf_free(&out.headers);
+	if (!c->llm_hdrs.len) {
+		/* The usual case, the first answer of the call: the buffer
+		 * itself is taken rather than copied. */
+		buf_free(&c->llm_hdrs);
+		c->llm_hdrs = out.headers;
+		out.headers = (struct buf){ 0 };
+	} else {
+		buf_append(&c->llm_hdrs, out.headers.p, out.headers.len, SIZE_MAX);
+		buf_free(&out.headers);
+	}
 	if (out.act == LLM_ACT_EMBED) {
 		c->embedding = true;
 		c->up = c->cfg->embed_up ?
