@@ -46,8 +46,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-UP=$(port) NG=$(port) PL=$(port) GV=$(port) PK=$(port)
+# Five distinct free ports: all bound at once, so the kernel cannot hand
+# the same one out twice (one at a time, it did: a target then failed to
+# bind and the bench measured whoever held its port).
+read -r UP NG PL GV PK < <(python3 -c 'import socket
+ss = [socket.socket() for _ in range(5)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
 
 answer='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-bench","choices":[{"index":0,"message":{"role":"assistant","content":"The quick brown fox jumps over the lazy dog."},"finish_reason":"stop"}],"usage":{"prompt_tokens":321,"completion_tokens":11,"total_tokens":332}}'
 common="worker_processes 1; daemon off; error_log $tmp/ng-err.log;
@@ -116,6 +121,13 @@ else
 fi
 sleep 1
 [ -n "$PK_PID" ] && sleep 2	# node starts slower
+for t in plain:$PLAIN_PID gov:$GOV_PID; do
+	if ! kill -0 "${t#*:}" 2>/dev/null; then
+		echo "bench-llm: the ${t%%:*} tollgated is not running:" >&2
+		tail -5 "$tmp/${t%%:*}.log" >&2
+		exit 1
+	fi
+done
 # nginx's worker processes do the work, not their masters.
 UP_PID=$(pgrep -P "$(cat "$tmp/up.pid")" | head -1) NG_PID=$(pgrep -P "$(cat "$tmp/ng.pid")" | head -1)
 for p in "$(cat "$tmp/up.pid")" "$UP_PID" "$(cat "$tmp/ng.pid")" "$NG_PID" "$PLAIN_PID" "$GOV_PID" $PK_PID; do

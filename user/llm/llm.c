@@ -1261,8 +1261,6 @@ static void take_rest(struct llm_call *c, struct llm_out *out)
 		llm_echo(c, doc, out);
 		return;
 	}
-	if (!c->anthropic_version[0])
-		snprintf(c->anthropic_version, sizeof(c->anthropic_version), "2023-06-01");
 	err = forward(c, doc, out);
 	if (err == -EINVAL && c->xl_err[0]) {
 		local_error(c, out, 400, "invalid_request_error", c->xl_err);
