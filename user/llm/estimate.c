@@ -187,7 +187,7 @@ static int est_hex(unsigned char ch)
 	return -1;
 }
 
-#ifdef __SSE2__
+#if defined(__SSE2__) && !defined(TG_ESTIMATE_SCALAR)
 #include <emmintrin.h>
 
 static unsigned int est_range16(__m128i x, char lo, char hi)
@@ -325,11 +325,13 @@ static inline __attribute__((always_inline)) size_t est_ascii64_body(struct est_
 	return done;
 }
 
+#ifndef TG_ESTIMATE_SWAR
 __attribute__((target("popcnt")))
 static size_t est_ascii64_popcnt(struct est_state *st, const char *p, size_t n)
 {
 	return est_ascii64_body(st, p, n, true);
 }
+#endif
 
 static size_t est_ascii64_plain(struct est_state *st, const char *p, size_t n)
 {
@@ -340,8 +342,12 @@ static size_t est_ascii64_plain(struct est_state *st, const char *p, size_t n)
  * of what libgcc found at start-up). */
 static size_t est_ascii64(struct est_state *st, const char *p, size_t n)
 {
+#ifdef TG_ESTIMATE_SWAR
+	return est_ascii64_plain(st, p, n);
+#else
 	return __builtin_cpu_supports("popcnt") ? est_ascii64_popcnt(st, p, n) :
 						  est_ascii64_plain(st, p, n);
+#endif
 }
 #endif
 
@@ -359,7 +365,7 @@ static void est_count(struct est_state *st, const char *p, size_t n)
 	for (i = 0; i < n; i++) {
 		unsigned char ch;
 
-#ifdef __SSE2__
+#if defined(__SSE2__) && !defined(TG_ESTIMATE_SCALAR)
 		/* Between characters (no UTF-8 sequence open, no escape being
 		 * read): whole plain chunks at once. */
 		if (!need) {
