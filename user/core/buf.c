@@ -10,7 +10,7 @@
 
 #include "core/buf.h"
 
-static int buf_reserve(struct buf *b, size_t n, size_t max)
+int buf_reserve(struct buf *b, size_t n, size_t max)
 {
 	size_t want, cap;
 	char *p;
@@ -45,6 +45,17 @@ int buf_append(struct buf *b, const void *data, size_t n, size_t max)
 	memcpy(b->p + b->len, data, n);
 	b->len += n;
 	return 0;
+}
+
+int buf_append_u64(struct buf *b, uint64_t v, size_t max)
+{
+	char tmp[20], *p = tmp + sizeof(tmp);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p), max);
 }
 
 int buf_printf(struct buf *b, size_t max, const char *fmt, ...)

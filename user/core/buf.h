@@ -7,6 +7,7 @@
 #define TOLLGATE_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct buf {
 	char *p;
@@ -16,6 +17,12 @@ struct buf {
 /* Appends n bytes; -ENOSPC when len would pass max (nothing appended),
  * -ENOMEM. */
 int buf_append(struct buf *b, const void *data, size_t n, size_t max);
+/* Room for n more bytes (len unchanged); -ENOSPC when len would pass
+ * max, -ENOMEM. */
+int buf_reserve(struct buf *b, size_t n, size_t max);
+/* Appends v in decimal, as buf_append does; no printf (heads and log
+ * lines built on every request use it). */
+int buf_append_u64(struct buf *b, uint64_t v, size_t max);
 int buf_printf(struct buf *b, size_t max, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Drops the first n bytes. */

@@ -430,16 +430,7 @@ static int req_str(struct buf *b, const char *s)
 
 #define req_lit(b, s) buf_append((b), (s), sizeof(s) - 1, SIZE_MAX)
 
-static int req_u64(struct buf *b, uint64_t v)
-{
-	char tmp[20], *p = tmp + sizeof(tmp);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p), SIZE_MAX);
-}
+#define req_u64(b, v) buf_append_u64((b), (v), SIZE_MAX)
 
 /* Host field value of a provider URL: the port only when not the default. */
 static int host_field(struct buf *b, const struct policy_url *u)
@@ -503,20 +494,11 @@ static int rewrite_plan(struct llm_call *c, const struct json_doc *doc, struct r
  * temporary buffer). */
 static int rewrite_put(const struct json_doc *doc, const struct rewrite *rw, struct buf *b)
 {
-	size_t len = 0, cap;
-	char *p;
-	int err;
+	size_t len = 0;
+	int err = buf_reserve(b, rw->len, SIZE_MAX);
 
-	if (b->cap - b->len < rw->len) {
-		if (rw->len > SIZE_MAX / 2 - b->len)
-			return -ENOMEM;
-		cap = b->len + rw->len;
-		p = realloc(b->p, cap ? cap : 1);
-		if (!p)
-			return -ENOMEM;
-		b->p = p;
-		b->cap = cap ? cap : 1;
-	}
+	if (err)
+		return err;
 	err = json_rewrite(doc, rw->ed, rw->n, b->p + b->len, rw->len, &len);
 	if (err)
 		return err;

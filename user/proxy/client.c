@@ -279,13 +279,7 @@ static int head_str(struct buf *h, const char *s)
 
 static int head_u64(struct buf *h, uint64_t v)
 {
-	char tmp[20], *p = tmp + sizeof(tmp);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	return head_put(h, p, (size_t)(tmp + sizeof(tmp) - p));
+	return buf_append_u64(h, v, SIZE_MAX);
 }
 
 static void access_line(struct client *c)
