@@ -580,8 +580,10 @@ static int loader_abi_create(const char *dir)
  */
 static int loader_abi_migrate(const char *dir, char *err, size_t err_size)
 {
+	static const char *const gone[] = { TG_MAP_SYN_PREFIX, KERN_MAP_ABI };
 	struct tg_abi_info pinned;
 	char path[PATH_MAX];
+	size_t i;
 	int ret;
 
 	ret = loader_abi_read(dir, &pinned);
@@ -589,12 +591,10 @@ static int loader_abi_migrate(const char *dir, char *err, size_t err_size)
 		return ret;
 	if (!loader_abi_can_migrate(pinned.abi_version))
 		return -EPROTO;	/* kern_abi_check said so first */
-	/* 2 -> 3: tg_syn_prefix went from an LRU hash to a set array. */
-	ret = loader_path(path, sizeof(path), dir, TG_MAP_SYN_PREFIX);
-	if (!ret && unlink(path) && errno != ENOENT)
-		ret = -errno;
-	if (!ret) {
-		ret = loader_path(path, sizeof(path), dir, KERN_MAP_ABI);
+	/* 2 -> 3: tg_syn_prefix went from an LRU hash to a set array; the
+	 * record goes last. */
+	for (i = 0; !ret && i < sizeof(gone) / sizeof(gone[0]); i++) {
+		ret = loader_path(path, sizeof(path), dir, gone[i]);
 		if (!ret && unlink(path) && errno != ENOENT)
 			ret = -errno;
 	}

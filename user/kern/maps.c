@@ -720,20 +720,16 @@ static void kern_hint_set(__u64 *hint, const struct tg_src_key *key)
  * -ENOENT: no hint pinned, maps of an older ABI whose program has none. */
 static int kern_maps_hint(struct kern_maps *m)
 {
-	char path[PATH_MAX];
+	int fd;
 
 	if (m->hint)
 		return 0;
 	if (m->fd[KERN_MAP_PENALTY_HINT] < 0) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", m->dir,
-				     TG_MAP_PENALTY_HINT) >= sizeof(path))
-			return -ENAMETOOLONG;
-		m->fd[KERN_MAP_PENALTY_HINT] = bpf_obj_get(path);
-		if (m->fd[KERN_MAP_PENALTY_HINT] < 0) {
-			m->fd[KERN_MAP_PENALTY_HINT] = -1;
-			return -errno;
-		}
-		m->max_entries[KERN_MAP_PENALTY_HINT] = TG_PENALTY_HINT_WORDS;
+		fd = kern_pin_open(m->dir, TG_MAP_PENALTY_HINT, sizeof(__u32), sizeof(__u64),
+				   &m->max_entries[KERN_MAP_PENALTY_HINT]);
+		if (fd < 0)
+			return fd;
+		m->fd[KERN_MAP_PENALTY_HINT] = fd;
 	}
 	m->hint = kern_hint_map(m->fd[KERN_MAP_PENALTY_HINT]);
 	return m->hint ? 0 : -errno;
