@@ -11,21 +11,12 @@ suites=("$@")
 
 passed=0 failed=0 skipped=0 failed_runners=()
 
-# Reads a runner's output for its closing counts: cmocka's
-# "[  PASSED  ] N test(s)." / "[  FAILED  ] N test(s)" / "[  SKIPPED ] N",
-# or our scripts' "N passed, N failed[, N skipped]".
+. tests/counts.sh
+
+# Adds a runner's closing counts (tests/counts.sh) to the totals.
 count() {
-	local out=$1 p f s
-	p=$(grep -oE '^\[  PASSED  \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
-	f=$(grep -oE '^\[  FAILED  \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
-	s=$(grep -oE '^\[  SKIPPED \] [0-9]+' "$out" | awk '{s+=$NF} END {print s+0}')
-	if line=$(grep -E '^([a-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$out" | tail -1); then
-		p=$((p + $(sed -E 's/^([a-z-]+: )?([0-9]+) passed.*/\2/' <<<"$line")))
-		f=$((f + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
-		if grep -q skipped <<<"$line"; then
-			s=$((s + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
-		fi
-	fi
+	local p f s
+	read -r p f s < <(suite_counts "$1")
 	passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
 }
 

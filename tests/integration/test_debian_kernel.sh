@@ -15,6 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
+. tests/counts.sh
 BUILD=${BUILD:-build}
 KDIR=${TG_DEBIAN_KERNEL_DIR:-/var/cache/tollgate/debian-kernel}
 # Guest suites: name and command line, run from the repository. Under
@@ -168,21 +169,15 @@ case $got in
 *) fail_all "the guest runs $got, not a 6.1 kernel" ;;
 esac
 
-# Each suite's own counts: cmocka's closing lines, or the scripts'
-# "N passed, N failed[, N skipped]"; a suite that ended otherwise failed.
+# Each suite's own counts, read as tests/run.sh reads a runner's
+# (tests/counts.sh); a suite that ended otherwise failed.
 for s in "${SUITES[@]}"; do
 	name=${s%%:*}
 	sec=$(awk -v n="$name" '$0 == "TGVM-BEGIN " n {on=1; next} on && $1 == "TGVM-END" {exit} on' "$tmp/log")
 	end=$(sed -n "s|^TGVM-END $name ||p" "$tmp/log")
 	rc=${end%% *}
-	p=$(grep -oE '^\[  PASSED  \] [0-9]+' <<<"$sec" | awk '{s+=$NF} END {print s+0}')
-	f=$(grep -oE '^\[  FAILED  \] [0-9]+' <<<"$sec" | awk '{s+=$NF} END {print s+0}')
-	k=$(grep -oE '^\[  SKIPPED \] [0-9]+' <<<"$sec" | awk '{s+=$NF} END {print s+0}')
-	if line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' <<<"$sec" | tail -1); then
-		p=$((p + $(sed -E 's/^([0-9]+) passed.*/\1/' <<<"$line")))
-		f=$((f + $(sed -E 's/.* ([0-9]+) failed.*/\1/' <<<"$line")))
-		grep -q skipped <<<"$line" && k=$((k + $(sed -E 's/.* ([0-9]+) skipped.*/\1/' <<<"$line")))
-	fi
+	printf '%s\n' "$sec" >"$tmp/suite.out"
+	read -r p f k < <(suite_counts "$tmp/suite.out")
 	if [ "$rc" = 0 ] && [ "$f" -eq 0 ] && [ "$p" -gt 0 ]; then
 		echo "PASS $name on $got: $p passed, $k skipped (${end#* } s)"
 	else
