@@ -24,6 +24,8 @@
 # nginx's.
 #
 #   BENCH_ROUNDS (3) BENCH_SECONDS (5) BUILD (build)
+#   BENCH_TARGETS (all that run) BENCH_CONNS ("1 32"): a subset, for
+#   profiling one target (the targets' lines then say only what was run)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -175,8 +177,16 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 to_us() { awk -v v="$1" 'BEGIN { n = v + 0; m = v ~ /us$/ ? 1 : v ~ /ms$/ ? 1000 : 1000000; printf "%.0f", n * m }'; }
 median() { tr ' ' '\n' <<<"$1" | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'; }
 
+if [ -n "${BENCH_TARGETS:-}" ]; then
+	for t in $BENCH_TARGETS; do
+		[[ " $TARGETS " == *" $t "* ]] || { echo "bench-llm: no target $t (have: $TARGETS)" >&2; exit 1; }
+	done
+	TARGETS=$BENCH_TARGETS
+fi
+CONNS=${BENCH_CONNS:-1 32}
+
 for round in $(seq "$ROUNDS"); do
-	for c in 1 32; do
+	for c in $CONNS; do
 		for t in $TARGETS; do
 			k=$t,$c
 			c0=$(ticks "${PID[$t]}")
@@ -199,13 +209,18 @@ echo "### LLM gateway: governance vs plain proxy vs nginx vs direct (median of $
 echo
 echo "| conns | target | req/s | p50 µs | p99 µs | CPU µs/req |"
 echo "|---|---|---|---|---|---|"
-for c in 1 32; do
+for c in $CONNS; do
 	for t in $TARGETS; do
 		k=$t,$c
 		echo "| $c | $t | $(median "${RPS[$k]}") | $(median "${P50[$k]}") | $(median "${P99[$k]}") | $([ "$t" = direct ] && echo "($(median "${CPU[$k]}") upstream)" || median "${CPU[$k]}") |"
 	done
 done
 echo
+if [[ " $TARGETS " != *" governed "* || " $TARGETS " != *" plain "* || " $TARGETS " != *" direct "* ||
+      " $TARGETS " != *" nginx "* || " $CONNS " != *" 32 "* ]]; then
+	echo "(a subset was run: the targets are judged on a full run)"
+	exit 0
+fi
 g=$(median "${RPS[governed,32]}") p=$(median "${RPS[plain,32]}")
 gp99=$(median "${P99[governed,32]}") dp99=$(median "${P99[direct,32]}")
 gc=$(median "${CPU[governed,32]}") nc=$(median "${CPU[nginx,32]}")

@@ -70,6 +70,7 @@ models:
   - {name: hidden, provider: echo}
   - {name: gpt-fb, provider: sim-flaky, upstream: gpt-4o-mini, fallback: [echo-1]}
   - {name: echo-code, provider: echo}
+  - {name: gpt-4o-mini, provider: sim-openai}
 router:
   alias: auto
   default_model: echo-1
@@ -234,6 +235,23 @@ check "... and the secret redacted" \
 check "... the stream still ends with [DONE]" grep -q '^data: \[DONE\]' "$tmp/stream"
 curl -s "$SIM_URL/_sim/log" | tail -1 >"$tmp/simlast"
 check "... while the provider got the prompt unredacted (action: log)" grep -q dave@example.net "$tmp/simlast"
+
+# The provider's model name: a body that already carries it goes as the
+# caller sent it (spacing and member order kept); another name is rewritten.
+asis='{ "messages" : [{"role":"user","content":"hi"}],  "model" : "gpt-4o-mini" , "temperature":0.5 }'
+gpost "$key3" /v1/chat/completions "$asis"
+curl -s "$SIM_URL/_sim/log" | tail -1 >"$tmp/simlast"
+check "a body naming the provider's own model reaches it byte for byte" python3 -c "
+import json, sys
+e = json.loads(open('$tmp/simlast').read())
+sys.exit(0 if $code == 200 and e['body'] == sys.argv[1] else 1)" "$asis"
+gpost "$key3" /v1/chat/completions '{"model":"gpt-sim","messages":[{"role":"user","content":"hi"}]}'
+curl -s "$SIM_URL/_sim/log" | tail -1 >"$tmp/simlast"
+check "a policy model name is rewritten to the provider's (gpt-sim -> gpt-4o-mini)" python3 -c "
+import json, sys
+e = json.loads(open('$tmp/simlast').read())
+b = json.loads(e['body'])
+sys.exit(0 if $code == 200 and b['model'] == 'gpt-4o-mini' and b['messages'][0]['content'] == 'hi' else 1)"
 
 # ---- limits and budgets ----------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
  * response side is in llm_resp.c.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
@@ -260,15 +261,54 @@ static void auth_failed(struct llm_call *c, const struct sockaddr *sa)
 /* Looks the key up by its SHA-256. The search order depends only on the
  * hash, which says nothing usable about the key; the final comparison is
  * constant-time. */
+/* The key hashing context of this thread, freed when the thread ends.
+ * SHA-256's final step wipes its input block, so no key is left in it. */
+static pthread_key_t key_md_key;
+static pthread_once_t key_md_once = PTHREAD_ONCE_INIT;
+static bool key_md_ok;
+
+static void key_md_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void key_md_init(void)
+{
+	key_md_ok = pthread_key_create(&key_md_key, key_md_free) == 0;
+}
+
+static EVP_MD_CTX *key_md_ctx(void)
+{
+	EVP_MD_CTX *md;
+
+	pthread_once(&key_md_once, key_md_init);
+	if (!key_md_ok)
+		return NULL;
+	md = pthread_getspecific(key_md_key);
+	if (!md) {
+		md = EVP_MD_CTX_new();
+		if (md && pthread_setspecific(key_md_key, md)) {
+			EVP_MD_CTX_free(md);
+			md = NULL;
+		}
+	}
+	return md;
+}
+
 static const struct llm_keyent *key_lookup(const struct llm_ctx *ctx, struct http1_span key)
 {
 	struct llm_keyent probe;
 	const struct llm_keyent *e;
 
-	/* The digest fetched once per policy: SHA256() fetches it by name
-	 * on every call, which costs more than hashing a key. */
-	if (!ctx->sha256 ||
-	    !EVP_Digest(key.p, key.len, probe.h, NULL, (const EVP_MD *)ctx->sha256, NULL))
+	/* The digest fetched once per policy (SHA256() fetches it by name
+	 * on every call, which costs more than hashing a key) and a context
+	 * per thread, made once (EVP_Digest makes and frees one a call). */
+	EVP_MD_CTX *md = key_md_ctx();
+
+	if (!ctx->sha256 || !md ||
+	    !EVP_DigestInit_ex(md, (const EVP_MD *)ctx->sha256, NULL) ||
+	    !EVP_DigestUpdate(md, key.p, key.len) ||
+	    !EVP_DigestFinal_ex(md, probe.h, NULL))
 		return NULL;
 	e = bsearch(&probe, ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
 	if (e && CRYPTO_memcmp(e->h, probe.h, 32) == 0)
@@ -454,8 +494,9 @@ static const char *secret(const struct policy_secret *s)
  * the length they give. */
 struct rewrite {
 	struct json_edit ed[2];
-	size_t n;
+	size_t n;		/* 0: the body goes as it came */
 	size_t len;
+	bool planned;
 };
 
 /* The request body with the provider's model name, and usage asked for in
@@ -469,9 +510,16 @@ static int rewrite_plan(struct llm_call *c, const struct json_doc *doc, struct r
 	bool want_usage = false;
 	int err;
 
-	ed[n++] = (struct json_edit){ .key = "model", .op = JSON_EDIT_SET,
-				      .value = c->upstream_model,
-				      .value_len = strlen(c->upstream_model), .is_string = true };
+	struct json_value m;
+	size_t mlen = strlen(c->upstream_model);
+
+	rw->planned = true;
+	/* The caller's name is usually the provider's: no edit then. */
+	if (json_find(doc, "model", &m) || m.kind != JSON_K_STRING ||
+	    !json_str_eq(&m, c->upstream_model, mlen))
+		ed[n++] = (struct json_edit){ .key = "model", .op = JSON_EDIT_SET,
+					      .value = c->upstream_model,
+					      .value_len = mlen, .is_string = true };
 	if (c->stream && (c->ep == LLM_EP_CHAT || c->ep == LLM_EP_COMPLETIONS)) {
 		if (json_find(doc, "stream_options", &so) == 0 && so.kind == JSON_K_OBJECT &&
 		    json_obj_find(&so, "include_usage", 13, &iu) == 0)
@@ -486,6 +534,10 @@ static int rewrite_plan(struct llm_call *c, const struct json_doc *doc, struct r
 		}
 	}
 	rw->n = n;
+	if (!n) {
+		rw->len = doc->len;
+		return 0;
+	}
 	err = json_rewrite(doc, ed, n, NULL, 0, &rw->len);
 	return err == -ENOSPC ? 0 : err;
 }
@@ -499,6 +551,11 @@ static int rewrite_put(const struct json_doc *doc, const struct rewrite *rw, str
 
 	if (err)
 		return err;
+	if (!rw->n) {
+		memcpy(b->p + b->len, doc->buf, doc->len);
+		b->len += doc->len;
+		return 0;
+	}
 	err = json_rewrite(doc, rw->ed, rw->n, b->p + b->len, rw->len, &len);
 	if (err)
 		return err;
@@ -532,7 +589,7 @@ enum xl_dialect llm_provider_dialect(enum policy_provider_type t)
 
 /* The request body for the provider: ours rewritten (the model, usage
  * asked for), or translated into the provider's format. With `rw`, a
- * rewrite is only planned there (rw->n > 0) and `body` left empty. */
+ * rewrite is only planned there (rw->planned) and `body` left empty. */
 static int provider_body(struct llm_call *c, const struct json_doc *doc, struct buf *body,
 			 struct rewrite *rw)
 {
@@ -626,7 +683,7 @@ static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_ou
 	const char *key = secret(pv->api_key);
 	const char *suffix = llm_endpoint_suffix(c->ep);
 	struct buf body = { 0 };
-	struct rewrite rw = { .n = 0 };
+	struct rewrite rw = { .planned = false };
 	size_t plen, blen;
 	int err;
 
@@ -639,7 +696,12 @@ static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_ou
 	err = provider_body(c, doc, &body, bedrock ? NULL : &rw);
 	if (err)
 		goto out_free;
-	blen = rw.n ? rw.len : body.len;
+	blen = rw.planned ? rw.len : body.len;
+	/* One allocation for the head and the body (the head is well under
+	 * a kilobyte but for a Bedrock signature or a long key). */
+	err = buf_reserve(&out->req, 1024 + blen, SIZE_MAX);
+	if (err)
+		goto out_free;
 	if (c->xlate && c->xl_to == XL_OPENAI)
 		suffix = "/chat/completions";
 	else if (c->xlate && c->xl_to == XL_ANTHROPIC)
@@ -690,7 +752,7 @@ static int forward(struct llm_call *c, const struct json_doc *doc, struct llm_ou
 	err = err ? err : req_lit(&out->req, "\r\nContent-Length: ");
 	err = err ? err : req_u64(&out->req, blen);
 	err = err ? err : req_lit(&out->req, "\r\n\r\n");
-	if (!err && rw.n)
+	if (!err && rw.planned)
 		err = rewrite_put(doc, &rw, &out->req);
 	else if (!err)
 		err = buf_append(&out->req, body.p, body.len, SIZE_MAX);
@@ -1304,8 +1366,10 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 	c->provider_down = in->provider_down;
 	c->down_arg = in->down_arg;
 	c->scratch = in->scratch;
-	c->cc_no_cache = cache_control_has(in->msg, "no-cache");
-	c->cc_no_store = cache_control_has(in->msg, "no-store");
+	if (c->ctx->cache) {	/* only the response cache reads them */
+		c->cc_no_cache = cache_control_has(in->msg, "no-cache");
+		c->cc_no_store = cache_control_has(in->msg, "no-store");
+	}
 	str_copy(c->rid, sizeof(c->rid), in->rid);
 	if (in->listener->auth != POLICY_AUTH_NONE) {
 		const struct llm_keyent *e = NULL;

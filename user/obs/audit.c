@@ -222,8 +222,10 @@ static void lb_raw(struct afmt *fm, const char *s, size_t n)
 	fm->len += n;
 }
 
-/* ,"name": — the body's first member comes right after the chain's. */
-static void lb_key(struct afmt *fm, const char *name)
+/* ,"name": — the body's first member comes right after the chain's.
+ * Inlined, as the field writers below are, so a literal name's strlen is
+ * done by the compiler. */
+static inline __attribute__((always_inline)) void lb_key(struct afmt *fm, const char *name)
 {
 	size_t n = strlen(name);
 	char *p;
@@ -277,7 +279,7 @@ static void lb_str(struct afmt *fm, const char *s, size_t n)
 	lb_raw(fm, fm->esc, (size_t)end - 1);	/* jsonw ends top-level values */
 }
 
-static void lb_str_field(struct afmt *fm, const char *name, const char *s, size_t max)
+static inline __attribute__((always_inline)) void lb_str_field(struct afmt *fm, const char *name, const char *s, size_t max)
 {
 	if (!s)
 		return;
@@ -296,13 +298,13 @@ static void lb_u64(struct afmt *fm, uint64_t v)
 	lb_raw(fm, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
-static void lb_u64_field(struct afmt *fm, const char *name, uint64_t v)
+static inline __attribute__((always_inline)) void lb_u64_field(struct afmt *fm, const char *name, uint64_t v)
 {
 	lb_key(fm, name);
 	lb_u64(fm, v);
 }
 
-static void lb_bool_field(struct afmt *fm, const char *name, bool v)
+static inline __attribute__((always_inline)) void lb_bool_field(struct afmt *fm, const char *name, bool v)
 {
 	lb_key(fm, name);
 	lb_raw(fm, v ? "true" : "false", v ? 4 : 5);
