@@ -261,38 +261,64 @@ static void auth_failed(struct llm_call *c, const struct sockaddr *sa)
 /* Looks the key up by its SHA-256. The search order depends only on the
  * hash, which says nothing usable about the key; the final comparison is
  * constant-time. */
-/* The key hashing context of this thread, freed when the thread ends.
- * SHA-256's final step wipes its input block, so no key is left in it. */
-static pthread_key_t key_md_key;
-static pthread_once_t key_md_once = PTHREAD_ONCE_INIT;
-static bool key_md_ok;
+/* What a thread keeps between calls, freed when the thread ends: the key
+ * hashing context (SHA-256's final step wipes its input block, so no key
+ * is left in it) and spare calls, so that a worker's calls reuse their
+ * allocations rather than take and give back ~5 KB each (as many as are
+ * usually in flight at once; more are freed). */
+#define LLM_SPARE_CALLS	32
 
-static void key_md_free(void *p)
+struct llm_tls {
+	EVP_MD_CTX *md;
+	struct llm_call *spare[LLM_SPARE_CALLS];
+	unsigned int n_spare;
+};
+
+static pthread_key_t llm_tls_key;
+static pthread_once_t llm_tls_once = PTHREAD_ONCE_INIT;
+static bool llm_tls_ok;
+
+static void llm_tls_free(void *p)
 {
-	EVP_MD_CTX_free(p);
+	struct llm_tls *t = p;
+
+	EVP_MD_CTX_free(t->md);
+	while (t->n_spare)
+		free(t->spare[--t->n_spare]);
+	free(t);
 }
 
-static void key_md_init(void)
+static void llm_tls_init(void)
 {
-	key_md_ok = pthread_key_create(&key_md_key, key_md_free) == 0;
+	llm_tls_ok = pthread_key_create(&llm_tls_key, llm_tls_free) == 0;
+}
+
+/* NULL when it cannot be had (the callers then do without). */
+static struct llm_tls *llm_tls(void)
+{
+	struct llm_tls *t;
+
+	pthread_once(&llm_tls_once, llm_tls_init);
+	if (!llm_tls_ok)
+		return NULL;
+	t = pthread_getspecific(llm_tls_key);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (t && pthread_setspecific(llm_tls_key, t)) {
+			free(t);
+			t = NULL;
+		}
+	}
+	return t;
 }
 
 static EVP_MD_CTX *key_md_ctx(void)
 {
-	EVP_MD_CTX *md;
+	struct llm_tls *t = llm_tls();
 
-	pthread_once(&key_md_once, key_md_init);
-	if (!key_md_ok)
-		return NULL;
-	md = pthread_getspecific(key_md_key);
-	if (!md) {
-		md = EVP_MD_CTX_new();
-		if (md && pthread_setspecific(key_md_key, md)) {
-			EVP_MD_CTX_free(md);
-			md = NULL;
-		}
-	}
-	return md;
+	if (t && !t->md)
+		t->md = EVP_MD_CTX_new();
+	return t ? t->md : NULL;
 }
 
 static const struct llm_keyent *key_lookup(const struct llm_ctx *ctx, struct http1_span key)
@@ -866,7 +892,7 @@ static void set_target(struct llm_call *c, const struct policy_model *m, uint32_
 	c->tried = tried | 1u << i;
 	c->provider = pv;
 	c->upstream_model = tgt_upstream(m, i);
-	snprintf(c->model, sizeof(c->model), "%s", m->name);
+	str_copy(c->model, sizeof(c->model), m->name);
 	c->retries_left = pv->retries;
 	c->attempt = 0;
 	if (c->dry)
@@ -1354,12 +1380,16 @@ static int jwt_auth(struct llm_call *c, struct http1_span tok)
 
 struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 {
-	struct llm_call *c = calloc(1, sizeof(*c));
+	struct llm_tls *t = llm_tls();
+	struct llm_call *c = t && t->n_spare ? t->spare[--t->n_spare] : NULL;
 	struct http1_span key;
 
 	memset(out, 0, sizeof(*out));
-	if (!c)
+	if (c) {
+		memset(c, 0, sizeof(*c));
+	} else if (!(c = calloc(1, sizeof(*c)))) {
 		return NULL;
+	}
 	c->ctx = in->ctx;
 	c->ep = in->ep;
 	c->budget = in->budget;
@@ -1588,6 +1618,8 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 
 void llm_call_free(struct llm_call *c)
 {
+	struct llm_tls *t;
+
 	if (!c)
 		return;
 	llm_call_finish(c, NULL, NULL, c->status, 0, 0);
@@ -1601,5 +1633,13 @@ void llm_call_free(struct llm_call *c)
 	free(c->sse_data);
 	xl_stream_free(c->xs);
 	free(c->xout.p);
+	t = llm_tls();
+#ifndef __SANITIZE_ADDRESS__	/* ASan builds free it: a use after free must show */
+	if (t && t->n_spare < LLM_SPARE_CALLS) {
+		t->spare[t->n_spare++] = c;
+		return;
+	}
+#endif
+	(void)t;
 	free(c);
 }

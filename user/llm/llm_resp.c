@@ -28,11 +28,17 @@ enum usage_key {
 	UK_COUNT,
 };
 
-static const char *const usage_names[UK_COUNT] = {
-	"prompt_tokens", "input_tokens", "completion_tokens", "output_tokens",
-	"cache_read_input_tokens", "cache_creation_input_tokens",
-	"prompt_tokens_details", "input_tokens_details",
+#define USAGE_NAME(s) { s, sizeof(s) - 1 }
+static const struct {
+	const char *s;
+	size_t n;
+} usage_names[UK_COUNT] = {
+	USAGE_NAME("prompt_tokens"), USAGE_NAME("input_tokens"),
+	USAGE_NAME("completion_tokens"), USAGE_NAME("output_tokens"),
+	USAGE_NAME("cache_read_input_tokens"), USAGE_NAME("cache_creation_input_tokens"),
+	USAGE_NAME("prompt_tokens_details"), USAGE_NAME("input_tokens_details"),
 };
+#undef USAGE_NAME
 
 /* Which of usage_names a member's key is (compared unescaped, as
  * json_obj_find does); UK_COUNT: none. */
@@ -53,7 +59,7 @@ static enum usage_key usage_key_of(const struct json_value *key)
 		n = (ssize_t)key->len - 2;
 	}
 	for (i = 0; i < UK_COUNT; i++)
-		if (strlen(usage_names[i]) == (size_t)n && !memcmp(usage_names[i], k, (size_t)n))
+		if (usage_names[i].n == (size_t)n && !memcmp(usage_names[i].s, k, (size_t)n))
 			return (enum usage_key)i;
 	return UK_COUNT;
 }
