@@ -196,7 +196,7 @@ bench-synflood: all $(BUILD)/bench/synflood
 # accounting, audit, metrics) vs tollgated as a plain proxy vs nginx vs the
 # upstream directly (figures in docs/benchmarks.md, "LLM gateway").
 .PHONY: bench-llm
-bench-llm: all
+bench-llm: all $(BUILD)/bench/openloop
 	BUILD=$(BUILD) bash tests/bench/llm_bench.sh
 
 # The token estimate against gpt-tokenizer's o200k/cl100k counts on the
