@@ -21,11 +21,12 @@
  * timerfd armed at the next due time (timer slack set to 1 ns so the wakeup
  * is not rounded by up to 50 us, which would be added to every sample).
  *
- * Responses are framed per RFC 9112 §6.3: no body for HEAD, 1xx, 204 and
- * 304; chunked (§7.1) when the last transfer coding is chunked; else
- * Content-Length. A body delimited by the close of the connection is not
- * supported (it cannot be keep-alive) and counts as an error, as does
- * anything malformed; the connection is then reopened.
+ * Responses are read with the gateway's own parser and chunked decoder
+ * (user/http/http1.h, RFC 9112): no body for HEAD, 1xx, 204 and 304;
+ * Transfer-Encoding: chunked; else Content-Length. A body delimited by the
+ * close of the connection is not supported (it cannot be keep-alive) and
+ * counts as an error, as does anything the parser refuses; the connection
+ * is then reopened.
  *
  * Everything printed covers the measured window: the requests scheduled in
  * [t0 + WARMUP, t0 + WARMUP + SECONDS).
@@ -54,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "http/http1.h"
+
 #define OL_MAX_CONNS	10000
 #define OL_MAX_RATE	10000000.0
 #define OL_MAX_SECONDS	86400.0
@@ -61,7 +64,7 @@
 #define OL_MAX_HEADERS	64
 #define OL_MAX_BODY	(64u << 20)
 #define OL_RBUF		16384		/* bound on a response head */
-#define OL_LINE_MAX	4096		/* chunk-ext or one trailer line */
+#define OL_EXT_MAX	4096		/* chunk extensions of one size line */
 #define OL_TRAILER_MAX	16384		/* whole trailer section */
 #define OL_NS		1000000000ull
 #define OL_LATE_NS	1000000ull	/* "late": sent > 1 ms after due */
@@ -98,31 +101,18 @@ enum ol_phase {
 	OL_RP_DONE,
 };
 
-enum ol_chunk_state {
-	OL_CH_SIZE = 0,		/* first hex digit of chunk-size */
-	OL_CH_SIZE_MORE,
-	OL_CH_EXT,
-	OL_CH_SIZE_LF,
-	OL_CH_DATA,
-	OL_CH_DATA_CR,
-	OL_CH_DATA_LF,
-	OL_CH_TRAILER_START,
-	OL_CH_TRAILER,
-	OL_CH_TRAILER_LF,
-	OL_CH_END_LF,
-};
 
+/* One response, read with the proxy's own HTTP/1.1 parser and chunked
+ * decoder (user/http/http1.h): the same RFC 9112 rules the gateway
+ * applies to its upstreams. */
 struct ol_resp {
 	enum ol_phase phase;
-	size_t scanned;		/* head bytes already searched for CRLFCRLF */
 	int status;
 	bool close;
-	bool interim;
-	uint64_t remaining;	/* Content-Length or chunk bytes left */
-	enum ol_chunk_state cs;
-	unsigned digits;
-	size_t line;
-	size_t trailer;
+	uint64_t remaining;	/* Content-Length bytes left */
+	struct http1_parser hp;
+	struct http1_chunked ch;
+	char tbuf[OL_TRAILER_MAX];	/* trailer fields, validated and dropped */
 };
 
 struct ol_conn {
@@ -391,6 +381,16 @@ static void conn_try_write(struct ol_conn *c, uint64_t now)
 	}
 }
 
+/* Ready to read the answer to the request about to go out. */
+static void resp_begin(struct ol_resp *r)
+{
+	r->phase = OL_RP_HEAD;
+	r->status = 0;
+	r->close = false;
+	r->remaining = 0;
+	http1_parser_init(&r->hp, ol.head_req ? HTTP1_F_HEAD_RESPONSE : 0, NULL, 0, OL_RBUF);
+}
+
 static void conn_send(struct ol_conn *c, uint64_t now)
 {
 	uint64_t due;
@@ -400,7 +400,7 @@ static void conn_send(struct ol_conn *c, uint64_t now)
 	due = ol_due(c->cur_k);
 	if (due >= ol.t_meas && now > due + OL_LATE_NS)
 		ol.late++;
-	memset(&c->resp, 0, sizeof(c->resp));
+	resp_begin(&c->resp);
 	c->woff = 0;
 	conn_set_state(c, OL_BUSY);
 	conn_try_write(c, now);
@@ -441,25 +441,6 @@ static bool is_tchar(unsigned char ch)
 	return ch && strchr("!#$%&'*+-.^_`|~", ch) != NULL;
 }
 
-static int hex_value(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
-static void trim_ows(const char **b, const char **e)
-{
-	while (*b < *e && (**b == ' ' || **b == '\t'))
-		(*b)++;
-	while (*e > *b && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
-		(*e)--;
-}
-
 static bool token_is(const char *b, const char *e, const char *want)
 {
 	size_t n = strlen(want);
@@ -467,229 +448,11 @@ static bool token_is(const char *b, const char *e, const char *want)
 	return (size_t)(e - b) == n && strncasecmp(b, want, n) == 0;
 }
 
-/*
- * Parse a response head p[0..n), n including the final CRLFCRLF, into r:
- * status, framing (RFC 9112 §6.3) and whether the connection closes after
- * it. Returns 0, or -1 when the head is malformed or its framing is one we
- * do not support.
- */
-static int resp_parse_head(struct ol_resp *r, const char *p, size_t n)
-{
-	const char *end = p + n - 2, *pos, *cr;
-	bool http10, ka = false, have_cl = false, te = false, te_chunked = false;
-	uint64_t cl = 0;
-
-	/* status-line = HTTP-version SP status-code SP [ reason-phrase ] */
-	if (n < 16 || memcmp(p, "HTTP/1.", 7) != 0 ||
-	    (p[7] != '0' && p[7] != '1') || p[8] != ' ' ||
-	    p[9] < '1' || p[9] > '9' || p[10] < '0' || p[10] > '9' ||
-	    p[11] < '0' || p[11] > '9' || (p[12] != ' ' && p[12] != '\r'))
-		return -1;
-	http10 = p[7] == '0';
-	r->status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
-
-	for (pos = p; pos < end; pos = cr + 2) {
-		const char *colon, *vb, *ve, *q;
-
-		cr = memchr(pos, '\r', (size_t)(end + 2 - pos));
-		/* every line ends in CRLF; no bare CR, LF or NUL inside */
-		if (!cr || cr[1] != '\n' || memchr(pos, '\n', (size_t)(cr - pos)) ||
-		    memchr(pos, '\0', (size_t)(cr - pos)))
-			return -1;
-		if (pos == p)
-			continue;	/* the status line */
-		/* obs-fold (§5.2) is not accepted */
-		if (*pos == ' ' || *pos == '\t')
-			return -1;
-		colon = memchr(pos, ':', (size_t)(cr - pos));
-		if (!colon || colon == pos)
-			return -1;
-		for (q = pos; q < colon; q++)
-			if (!is_tchar((unsigned char)*q))
-				return -1;
-		vb = colon + 1;
-		ve = cr;
-		trim_ows(&vb, &ve);
-
-		if (token_is(pos, colon, "content-length")) {
-			uint64_t v = 0;
-
-			if (vb == ve || ve - vb > 18)
-				return -1;
-			for (q = vb; q < ve; q++) {
-				if (*q < '0' || *q > '9')
-					return -1;
-				v = v * 10 + (uint64_t)(*q - '0');
-			}
-			/* differing duplicates are a smuggling vector (§6.3) */
-			if (have_cl && v != cl)
-				return -1;
-			have_cl = true;
-			cl = v;
-		} else if (token_is(pos, colon, "transfer-encoding")) {
-			const char *lb = memrchr(vb, ',', (size_t)(ve - vb));
-			const char *le = ve;
-
-			lb = lb ? lb + 1 : vb;
-			trim_ows(&lb, &le);
-			te = true;
-			/* the last coding of the last field must be chunked */
-			te_chunked = token_is(lb, le, "chunked");
-		} else if (token_is(pos, colon, "connection")) {
-			const char *tb = vb;
-
-			while (tb < ve) {
-				const char *te_ = memchr(tb, ',', (size_t)(ve - tb));
-				const char *b = tb, *e = te_ ? te_ : ve;
-
-				trim_ows(&b, &e);
-				if (token_is(b, e, "close"))
-					r->close = true;
-				else if (token_is(b, e, "keep-alive"))
-					ka = true;
-				tb = te_ ? te_ + 1 : ve;
-			}
-		}
-	}
-	if (http10 && !ka)
-		r->close = true;
-
-	if (r->status < 200) {
-		/* 101 would switch protocols; other 1xx precede the real one */
-		if (r->status == 101)
-			return -1;
-		r->interim = true;
-		return 0;
-	}
-	if (r->phase == OL_RP_DONE || r->status == 204 || r->status == 304) {
-		r->phase = OL_RP_DONE;
-		return 0;
-	}
-	if (te) {
-		if (have_cl || !te_chunked)
-			return -1;
-		r->phase = OL_RP_CHUNKED;
-		r->cs = OL_CH_SIZE;
-		return 0;
-	}
-	if (!have_cl)
-		return -1;	/* delimited by close: cannot be keep-alive */
-	r->remaining = cl;
-	r->phase = cl ? OL_RP_LENGTH : OL_RP_DONE;
-	return 0;
-}
-
-/*
- * Consume chunked body bytes (RFC 9112 §7.1): chunk-size [chunk-ext] CRLF
- * data CRLF ... last-chunk trailer-section CRLF. Returns the bytes used, or
- * -1 when malformed; *done once the final CRLF has been read.
- */
-static ssize_t resp_chunked(struct ol_resp *r, const char *p, size_t n, bool *done)
-{
-	size_t i = 0;
-	int v;
-
-	*done = false;
-	while (i < n) {
-		char ch = p[i];
-
-		switch (r->cs) {
-		case OL_CH_SIZE:
-			v = hex_value(ch);
-			if (v < 0)
-				return -1;
-			r->remaining = (uint64_t)v;
-			r->digits = 1;
-			r->cs = OL_CH_SIZE_MORE;
-			break;
-		case OL_CH_SIZE_MORE:
-			v = hex_value(ch);
-			if (v >= 0) {
-				if (++r->digits > 15)
-					return -1;
-				r->remaining = r->remaining * 16 + (uint64_t)v;
-			} else if (ch == ';' || ch == ' ' || ch == '\t') {
-				r->line = 0;
-				r->cs = OL_CH_EXT;
-			} else if (ch == '\r') {
-				r->cs = OL_CH_SIZE_LF;
-			} else {
-				return -1;
-			}
-			break;
-		case OL_CH_EXT:
-			if (ch == '\r')
-				r->cs = OL_CH_SIZE_LF;
-			else if (ch == '\n' || ch == '\0' || ++r->line > OL_LINE_MAX)
-				return -1;
-			break;
-		case OL_CH_SIZE_LF:
-			if (ch != '\n')
-				return -1;
-			r->cs = r->remaining ? OL_CH_DATA : OL_CH_TRAILER_START;
-			break;
-		case OL_CH_DATA: {
-			size_t take = n - i;
-
-			if (take > r->remaining)
-				take = (size_t)r->remaining;
-			r->remaining -= take;
-			i += take;
-			if (!r->remaining)
-				r->cs = OL_CH_DATA_CR;
-			continue;
-		}
-		case OL_CH_DATA_CR:
-			if (ch != '\r')
-				return -1;
-			r->cs = OL_CH_DATA_LF;
-			break;
-		case OL_CH_DATA_LF:
-			if (ch != '\n')
-				return -1;
-			r->cs = OL_CH_SIZE;
-			break;
-		case OL_CH_TRAILER_START:
-			if (ch == '\r') {
-				r->cs = OL_CH_END_LF;
-				break;
-			}
-			if (ch == '\n' || ch == ' ' || ch == '\t')
-				return -1;
-			r->line = 1;
-			r->cs = OL_CH_TRAILER;
-			if (++r->trailer > OL_TRAILER_MAX)
-				return -1;
-			break;
-		case OL_CH_TRAILER:
-			if (ch == '\r')
-				r->cs = OL_CH_TRAILER_LF;
-			else if (ch == '\n' || ch == '\0' || ++r->line > OL_LINE_MAX ||
-				 ++r->trailer > OL_TRAILER_MAX)
-				return -1;
-			break;
-		case OL_CH_TRAILER_LF:
-			if (ch != '\n')
-				return -1;
-			r->cs = OL_CH_TRAILER_START;
-			break;
-		case OL_CH_END_LF:
-			if (ch != '\n')
-				return -1;
-			*done = true;
-			return (ssize_t)(i + 1);
-		}
-		i++;
-	}
-	return (ssize_t)i;
-}
-
 static void conn_consume(struct ol_conn *c, size_t n)
 {
 	c->rlen -= n;
 	if (c->rlen)
 		memmove(c->rbuf, c->rbuf + n, c->rlen);
-	c->resp.scanned = 0;
 }
 
 static void resp_done(struct ol_conn *c)
@@ -720,6 +483,30 @@ static void resp_done(struct ol_conn *c)
 	conn_maybe_send(c, now);
 }
 
+/* After the head: what delimits the body (RFC 9112 §6.3, as the parser
+ * read it). false: a body that ends only with the connection, which
+ * cannot be kept alive, so it counts as an error. */
+static bool resp_body(struct ol_resp *r)
+{
+	const struct http1_message *m = &r->hp.msg;
+
+	switch (m->body) {
+	case HTTP1_BODY_LENGTH:
+		r->remaining = m->content_length;
+		r->phase = m->content_length ? OL_RP_LENGTH : OL_RP_DONE;
+		return true;
+	case HTTP1_BODY_CHUNKED:
+		http1_chunked_init(&r->ch, OL_EXT_MAX, r->tbuf, sizeof(r->tbuf), NULL, 0);
+		r->phase = OL_RP_CHUNKED;
+		return true;
+	case HTTP1_BODY_NONE:
+		r->phase = OL_RP_DONE;
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Consume what is in c->rbuf; may complete the response or drop c. */
 static void resp_process(struct ol_conn *c, uint64_t now)
 {
@@ -732,27 +519,27 @@ static void resp_process(struct ol_conn *c, uint64_t now)
 			return;
 		}
 		if (r->phase == OL_RP_HEAD) {
-			size_t from = r->scanned > 3 ? r->scanned - 3 : 0, end;
-			const char *hit = memmem(c->rbuf + from, c->rlen - from,
-						 "\r\n\r\n", 4);
-			int rc;
+			/* Everything received for this head, from its first
+			 * byte: the parser resumes where it stopped. */
+			long hl = http1_parse(&r->hp, c->rbuf, c->rlen);
 
-			if (!hit) {
-				r->scanned = c->rlen;
+			if (!hl)
+				return;
+			if (hl < 0 || r->hp.msg.status == 101) {
+				conn_drop(c, now);	/* malformed, or a protocol switch */
 				return;
 			}
-			end = (size_t)(hit - c->rbuf) + 4;
-			if (ol.head_req)
-				r->phase = OL_RP_DONE;
-			rc = resp_parse_head(r, c->rbuf, end);
-			conn_consume(c, end);
-			if (rc < 0) {
+			conn_consume(c, (size_t)hl);
+			r->status = r->hp.msg.status;
+			r->close = !(r->hp.msg.flags & HTTP1_M_KEEP_ALIVE);
+			if (r->status < 200) {
+				/* an interim answer: the real one follows */
+				http1_parser_reset(&r->hp);
+				continue;
+			}
+			if (!resp_body(r)) {
 				conn_drop(c, now);
 				return;
-			}
-			if (r->interim) {
-				memset(r, 0, sizeof(*r));
-				continue;
 			}
 			if (r->phase == OL_RP_DONE) {
 				resp_done(c);
@@ -772,16 +559,19 @@ static void resp_process(struct ol_conn *c, uint64_t now)
 			return;
 		}
 		if (r->phase == OL_RP_CHUNKED) {
-			bool done;
-			ssize_t used = resp_chunked(r, c->rbuf, c->rlen, &done);
+			struct http1_span data;
+			size_t used = 0;
+			int rc = http1_chunked_next(&r->ch, c->rbuf, c->rlen, &used, &data);
 
-			if (used < 0) {
+			if (rc < 0) {
 				conn_drop(c, now);
 				return;
 			}
-			conn_consume(c, (size_t)used);
-			if (done)
+			conn_consume(c, used);
+			if (rc == HTTP1_CHUNKED_DONE)
 				resp_done(c);
+			if (rc == HTTP1_CHUNKED_DATA)
+				continue;	/* the body itself is not kept */
 			return;
 		}
 		return;
