@@ -258,9 +258,6 @@ static void auth_failed(struct llm_call *c, const struct sockaddr *sa)
 	budget_auth_failed(c->budget, &a, budget_now());
 }
 
-/* Looks the key up by its SHA-256. The search order depends only on the
- * hash, which says nothing usable about the key; the final comparison is
- * constant-time. */
 /* What a thread keeps between calls, freed when the thread ends: the key
  * hashing context (SHA-256's final step wipes its input block, so no key
  * is left in it) and spare calls, so that a worker's calls reuse their
@@ -321,6 +318,9 @@ static EVP_MD_CTX *key_md_ctx(void)
 	return t ? t->md : NULL;
 }
 
+/* Looks the key up by its SHA-256. The search order depends only on the
+ * hash, which says nothing usable about the key; the final comparison is
+ * constant-time. */
 static const struct llm_keyent *key_lookup(const struct llm_ctx *ctx, struct http1_span key)
 {
 	struct llm_keyent probe;
@@ -531,13 +531,10 @@ struct rewrite {
 static int rewrite_plan(struct llm_call *c, const struct json_doc *doc, struct rewrite *rw)
 {
 	struct json_edit *ed = rw->ed;
-	size_t n = 0;
-	struct json_value so, iu;
+	size_t n = 0, mlen = strlen(c->upstream_model);
+	struct json_value so, iu, m;
 	bool want_usage = false;
 	int err;
-
-	struct json_value m;
-	size_t mlen = strlen(c->upstream_model);
 
 	rw->planned = true;
 	/* The caller's name is usually the provider's: no edit then. */
@@ -1618,7 +1615,9 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 
 void llm_call_free(struct llm_call *c)
 {
+#ifndef __SANITIZE_ADDRESS__
 	struct llm_tls *t;
+#endif
 
 	if (!c)
 		return;
@@ -1633,13 +1632,12 @@ void llm_call_free(struct llm_call *c)
 	free(c->sse_data);
 	xl_stream_free(c->xs);
 	free(c->xout.p);
-	t = llm_tls();
 #ifndef __SANITIZE_ADDRESS__	/* ASan builds free it: a use after free must show */
+	t = llm_tls();
 	if (t && t->n_spare < LLM_SPARE_CALLS) {
 		t->spare[t->n_spare++] = c;
 		return;
 	}
 #endif
-	(void)t;
 	free(c);
 }
