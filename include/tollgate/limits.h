@@ -211,6 +211,14 @@
 /* One access log line. */
 #define TG_ACCESS_LINE_MAX		2048
 
+/* Each thread keeps freed buffers of 1 KiB << k (k < TG_BUF_POOL_CLASSES)
+ * for reuse, up to TG_BUF_POOL_BLOCKS of a size and TG_BUF_POOL_BYTES in
+ * all (user/core/buf.c): a request's buffers then come from the thread's
+ * cache instead of malloc, and an idle connection still holds none. */
+#define TG_BUF_POOL_CLASSES		7
+#define TG_BUF_POOL_BLOCKS		32
+#define TG_BUF_POOL_BYTES		(1u << 20)
+
 /* ---- bedrock (SigV4 signing, AWS event-stream framing) ------------------- */
 
 /* SigV4 credentials, copied into the signer (user/llm/sigv4.h). AWS key ids

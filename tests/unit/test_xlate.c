@@ -796,6 +796,7 @@ static void test_xlate_response_every_dialect_to_both_callers(void **state)
 		free(out.p);
 		out.p = json_dumps(got, JSON_COMPACT);
 		out.len = strlen(out.p);
+		out.cap = out.len + 1;	/* the buf owns what json_dumps gave */
 		expect_json(&out, c->want, c->name);
 		json_decref(got);
 		free(in);

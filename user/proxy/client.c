@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "http/fwd.h"
 #include "llm/llm.h"
@@ -161,7 +162,7 @@ static void client_llm_settle(struct client *c)
 
 	if (!c->llm)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
+	clock_mono(&now);
 	llm_call_finish(c->llm, c->w->px->audit, c->w->gm, c->status ? c->status : 499,
 			us_since(&c->t0, &now),
 			c->t_first.tv_sec ? us_since(&c->t0, &c->t_first) : 0);
@@ -240,7 +241,7 @@ void client_on_closed(struct worker *w, struct client *c)
 	pend_fini(&c->e);
 	buf_free(&c->in);
 	buf_free(&c->pipe);
-	free(c->hdrs);
+	buf_block_put(c->hdrs, c->hp.headers_max * sizeof(*c->hdrs));
 	free(c->tbuf);
 	client_llm_end(c);
 	proxy_cfg_unref(c->cfg);
@@ -282,6 +283,24 @@ static int head_u64(struct buf *h, uint64_t v)
 	return buf_append_u64(h, v, SIZE_MAX);
 }
 
+static int head_content_length(struct buf *h, uint64_t v)
+{
+	int err = head_put(h, "Content-Length: ", 16);
+
+	err = err ? err : head_u64(h, v);
+	return err ? err : head_put(h, "\r\n", 2);
+}
+
+static int head_status_line(struct buf *h, const struct http1_message *m)
+{
+	int err = head_put(h, "HTTP/1.1 ", 9);
+
+	err = err ? err : head_u64(h, (unsigned int)m->status);
+	err = err ? err : head_put(h, " ", 1);
+	err = err ? err : head_put(h, m->reason.p, m->reason.len);
+	return err ? err : head_put(h, "\r\n", 2);
+}
+
 static void access_line(struct client *c)
 {
 	struct worker *w = c->w;
@@ -295,7 +314,7 @@ static void access_line(struct client *c)
 	 * would be dropped. */
 	if (!w->px->alog || !w->cfg->policy->telemetry.access_log.enabled)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	clock_mono(&t1);
 	/* Built by appends into the worker's head buffer (free again by now:
 	 * heads are copied out when queued) rather than snprintf'd: this
 	 * runs for every request. */
@@ -443,7 +462,7 @@ static void client_local_x(struct client *c, int status, const char *ctype,
 	}
 	c->resp_started = c->resp_done = true;
 	c->bytes_out += len;
-	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
+	clock_mono(&c->t_first);
 	if (client_out(c, h->p, h->len))
 		return;
 	client_finish(c);
@@ -717,9 +736,11 @@ static int build_up_head(struct client *c)
 		t.p += k;
 		t.len -= k;
 	}
-	err = buf_printf(h, SIZE_MAX, "%.*s %s%.*s HTTP/1.1\r\n", (int)m->method.len,
-			  m->method.p, (!t.len || t.p[0] != '/') ? "/" : "",
-			  (int)t.len, t.p);
+	/* Appends, not printf: this runs for every request. */
+	err = head_put(h, m->method.p, m->method.len);
+	err = err ? err : head_put(h, " /", (!t.len || t.p[0] != '/') ? 2 : 1);
+	err = err ? err : head_put(h, t.p, t.len);
+	err = err ? err : head_put(h, " HTTP/1.1\r\n", 11);
 	for (i = 0; !err && i < m->n_headers; i++) {
 		const struct http1_header *f = &m->headers[i];
 
@@ -729,8 +750,11 @@ static int build_up_head(struct client *c)
 			continue;
 		err = field_out(h, f);
 	}
-	if (!err && !(m->flags & HTTP1_M_HOST))
-		err = buf_printf(h, SIZE_MAX, "Host: %s\r\n", r->up->servers[0].text);
+	if (!err && !(m->flags & HTTP1_M_HOST)) {
+		err = head_put(h, "Host: ", 6);
+		err = err ? err : head_str(h, r->up->servers[0].text);
+		err = err ? err : head_put(h, "\r\n", 2);
+	}
 	if (err)
 		return err;
 	err = fwd_request_fields(fwd, sizeof(fwd), m, c->peer, c->peer_len,
@@ -740,13 +764,13 @@ static int build_up_head(struct client *c)
 	if (err)
 		return err;
 	err = buf_append(h, fwd, flen, SIZE_MAX);
-	if (!err && m->body == HTTP1_BODY_LENGTH)
-		err = buf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
-				  m->content_length);
-	else if (!err && m->body == HTTP1_BODY_CHUNKED)
-		err = buf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+	if (!err && m->body == HTTP1_BODY_LENGTH) {
+		err = head_content_length(h, m->content_length);
+	} else if (!err && m->body == HTTP1_BODY_CHUNKED) {
+		err = head_put(h, "Transfer-Encoding: chunked\r\n", 28);
+	}
 	if (!err)
-		err = buf_append(h, "\r\n", 2, SIZE_MAX);
+		err = head_put(h, "\r\n", 2);
 	return err;
 }
 
@@ -920,7 +944,7 @@ static void client_llm_act(struct client *c, struct llm_out *o)
 		return;
 	}
 	c->bytes_in = c->fwd.len;
-	clock_gettime(CLOCK_MONOTONIC, &c->t_sent);
+	clock_mono(&c->t_sent);
 	uconn_request_sent(c->up);
 }
 
@@ -1027,7 +1051,8 @@ static void client_parse_once(struct client *c)
 	long r;
 
 	if (!c->hdrs) {
-		c->hdrs = calloc(s->limits.header_count, sizeof(*c->hdrs));
+		/* Fields are written before they are read: no need to zero. */
+		c->hdrs = buf_block_get(s->limits.header_count * sizeof(*c->hdrs));
 		if (!c->hdrs) {
 			client_close(c);
 			return;
@@ -1039,7 +1064,7 @@ static void client_parse_once(struct client *c)
 	if (!r)
 		return;
 	rid_new(c);
-	clock_gettime(CLOCK_MONOTONIC, &c->t0);
+	clock_mono(&c->t0);
 	c->body_done = false;
 	c->resp_started = c->resp_done = c->chunked_out = c->retried = false;
 	c->body_sent_any = false;
@@ -1102,7 +1127,7 @@ static void client_next(struct client *c)
 	if (!c->in.len) {
 		/* Idle: hold as little memory as possible. */
 		buf_free(&c->in);
-		free(c->hdrs);
+		buf_block_put(c->hdrs, c->hp.headers_max * sizeof(*c->hdrs));
 		c->hdrs = NULL;
 		if (c->eof) {
 			client_close(c);
@@ -1403,7 +1428,7 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 	}
 	/* The answer head: the call's first byte, and (a success) a latency
 	 * sample of its provider, from one clock reading. */
-	clock_gettime(CLOCK_MONOTONIC, &c->t_first);
+	clock_mono(&c->t_first);
 	if (m->status != 429 && m->status < 500)
 		llm_call_latency(c->llm, us_since(&c->t_sent, &c->t_first));
 
@@ -1415,11 +1440,7 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 	c->llm_mode = llm_resp_head(c->llm, m, &extra);
 	h->len = 0;
 	prov = llm_call_provider(c->llm);
-	err = head_put(h, "HTTP/1.1 ", 9);
-	err = err ? err : head_u64(h, (unsigned int)m->status);
-	err = err ? err : head_put(h, " ", 1);
-	err = err ? err : head_put(h, m->reason.p, m->reason.len);
-	err = err ? err : head_put(h, "\r\n", 2);
+	err = head_status_line(h, m);
 	err = err ? err : head_put(h, extra.p, extra.len);
 	err = err ? err : head_put(h, c->llm_hdrs.p, c->llm_hdrs.len);
 	err = err ? err : head_put(h, "x-tollgate-request-id: ", 23);
@@ -1472,8 +1493,8 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 		c->close_after = true;
 	c->keep_alive = c->keep_alive && !c->close_after;
 	h->len = 0;
-	err = buf_printf(h, SIZE_MAX, "HTTP/1.1 %u %.*s\r\n", m->status,
-			  (int)m->reason.len, m->reason.p);
+	/* Appends, not printf: this runs for every request. */
+	err = head_status_line(h, m);
 	for (i = 0; !err && i < m->n_headers; i++) {
 		const struct http1_header *f = &m->headers[i];
 
@@ -1488,17 +1509,15 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 	case HTTP1_BODY_NONE:
 		/* HEAD, 204, 304: the length describes the representation. */
 		if (m->flags & HTTP1_M_CONTENT_LENGTH)
-			err = buf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
-					  m->content_length);
+			err = head_content_length(h, m->content_length);
 		break;
 	case HTTP1_BODY_LENGTH:
-		err = buf_printf(h, SIZE_MAX, "Content-Length: %" PRIu64 "\r\n",
-				  m->content_length);
+		err = head_content_length(h, m->content_length);
 		break;
 	default:
 		if (c->hp.msg.version_minor >= 1) {
 			c->chunked_out = true;
-			err = buf_printf(h, SIZE_MAX, "Transfer-Encoding: chunked\r\n");
+			err = head_put(h, "Transfer-Encoding: chunked\r\n", 28);
 		} else {
 			/* An HTTP/1.0 client: the end of the body is our close. */
 			c->keep_alive = false;
@@ -1507,12 +1526,13 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 	}
 	if (!err) {
 		if (!c->keep_alive)
-			err = buf_printf(h, SIZE_MAX, "Connection: close\r\n");
+			err = head_put(h, "Connection: close\r\n", 19);
 		else if (c->hp.msg.version_minor == 0)
-			err = buf_printf(h, SIZE_MAX, "Connection: keep-alive\r\n");
+			err = head_put(h, "Connection: keep-alive\r\n", 24);
 	}
-	if (!err)
-		err = buf_printf(h, SIZE_MAX, "x-tollgate-request-id: %s\r\n\r\n", c->rid);
+	err = err ? err : head_put(h, "x-tollgate-request-id: ", 23);
+	err = err ? err : head_str(h, c->rid);
+	err = err ? err : head_put(h, "\r\n\r\n", 4);
 	if (err)
 		goto out_close;
 	client_out(c, h->p, h->len);
