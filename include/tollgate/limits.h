@@ -216,8 +216,8 @@
  * all (user/core/buf.c): a request's buffers then come from the thread's
  * cache instead of malloc, and an idle connection still holds none. */
 #define TG_BUF_POOL_CLASSES		7
-#define TG_BUF_POOL_BLOCKS		32
-#define TG_BUF_POOL_BYTES		(1u << 20)
+#define TG_BUF_POOL_BLOCKS		256
+#define TG_BUF_POOL_BYTES		(2u << 20)
 
 /* ---- bedrock (SigV4 signing, AWS event-stream framing) ------------------- */
 

@@ -168,8 +168,13 @@ int buf_reserve(struct buf *b, size_t n, size_t max)
 		cap *= 2;
 	if (cap > max)
 		cap = max;
-	p = pool_pop(cap);
-	if (p) {
+	if (pool_class(cap) >= 0 && (pool_class(b->cap) >= 0 || !b->cap)) {
+		/* From block to block, never realloc: realloc would use up
+		 * the old block, the cache would run dry of the small size
+		 * and overflow with the large one. */
+		p = pool_pop(cap);
+		if (!p && !(p = malloc(cap)))
+			return -ENOMEM;
 		/* All of it, as realloc would: a caller may have written past
 		 * len into room it reserved. */
 		if (b->cap)

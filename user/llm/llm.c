@@ -1623,16 +1623,17 @@ void llm_call_free(struct llm_call *c)
 	if (!c)
 		return;
 	llm_call_finish(c, NULL, NULL, c->status, 0, 0);
-	free(c->rbuf.p);
-	free(c->redacted.p);
+	/* buf_free, not free: the blocks go back to the thread's cache. */
+	buf_free(&c->rbuf);
+	buf_free(&c->redacted);
 	free(c->route_text);
 	guard_stream_free(c->gstream);
-	free(c->released.p);
-	free(c->tmpl.p);
+	buf_free(&c->released);
+	buf_free(&c->tmpl);
 	free(c->sse_raw);
 	free(c->sse_data);
 	xl_stream_free(c->xs);
-	free(c->xout.p);
+	buf_free(&c->xout);
 #ifndef __SANITIZE_ADDRESS__	/* ASan builds free it: a use after free must show */
 	t = llm_tls();
 	if (t && t->n_spare < LLM_SPARE_CALLS) {

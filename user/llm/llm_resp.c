@@ -475,7 +475,7 @@ int llm_resp_done(struct llm_call *c, struct buf *out)
 			xl_error(c->xl_to, llm_caller_dialect(c->ep), c->status,
 				 c->rbuf.p ? c->rbuf.p : "", c->rbuf.len, &t);
 		}
-		free(c->rbuf.p);
+		buf_free(&c->rbuf);
 		c->rbuf = t;
 	}
 	if (c->status >= 200 && c->status < 300 &&
