@@ -75,11 +75,39 @@ static void test_clock_one_reading_per_event(void **state)
 	assert_true(clock_real_ns() >= r0 + 1000000);
 }
 
+/* Across events the wall clock is the monotonic one plus an offset that
+ * is measured again every CLOCK_REAL_RESYNC_NS, and stays within a
+ * fraction of a millisecond of a fresh reading. */
+static void test_clock_real_follows_mono_and_resyncs(void **state)
+{
+	struct timespec ts, pause = { .tv_nsec = (long)(CLOCK_REAL_RESYNC_NS + 20000000) };
+	uint64_t m0, r0, m1, r1, fresh;
+
+	(void)state;
+	clock_event();
+	m0 = clock_mono_ns();
+	r0 = clock_real_ns();
+	nap();
+	clock_event();
+	m1 = clock_mono_ns();
+	r1 = clock_real_ns();
+	/* No resync within 100 ms: the offset is the same. */
+	assert_int_equal(r1 - r0, m1 - m0);
+	nanosleep(&pause, NULL);
+	clock_event();
+	r1 = clock_real_ns();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	fresh = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	assert_true(fresh >= r1);
+	assert_true(fresh - r1 < 1000000);	/* measured afresh: < 1 ms apart */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clock_reads_afresh_without_events),
 		cmocka_unit_test(test_clock_one_reading_per_event),
+		cmocka_unit_test(test_clock_real_follows_mono_and_resyncs),
 	};
 
 	return cmocka_run_group_tests_name("clock", tests, NULL, NULL);

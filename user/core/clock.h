@@ -9,6 +9,12 @@
  * instead of one per stamp. The readings are then late by at most the
  * time the event's handling has taken so far (microseconds). A thread that
  * never calls clock_event() reads the clock every time.
+ *
+ * On such a thread CLOCK_REALTIME is the monotonic reading plus an offset
+ * measured again once the monotonic clock has moved CLOCK_REAL_RESYNC_NS
+ * past the last measure: both clocks advance alike (NTP slews both), so
+ * one clock_gettime serves both clocks; a step of the wall clock
+ * (settimeofday, NTP's step) shows within that much.
  */
 #ifndef TOLLGATE_CLOCK_H
 #define TOLLGATE_CLOCK_H
@@ -17,11 +23,15 @@
 #include <stdint.h>
 #include <time.h>
 
+#define CLOCK_REAL_RESYNC_NS	100000000ull	/* 100 ms */
+
 struct clock_cache {
 	bool on;		/* clock_event() was called on this thread */
 	bool mono_ok, real_ok;	/* read since the last clock_event() */
 	struct timespec mono;
 	uint64_t real_ns;
+	uint64_t off_ns;	/* CLOCK_REALTIME - CLOCK_MONOTONIC (mod 2^64) */
+	uint64_t off_at_ns;	/* the monotonic reading it was measured at; 0: never */
 };
 
 extern __thread struct clock_cache clock_cache;
@@ -63,16 +73,30 @@ static inline uint64_t clock_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* CLOCK_REALTIME in ns since the epoch. */
-static inline uint64_t clock_real_ns(void)
+static inline uint64_t clock_real_read(void)
 {
 	struct timespec ts;
 
-	if (clock_cache.on && clock_cache.real_ok)
-		return clock_cache.real_ns;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	clock_cache.real_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	clock_cache.real_ok = clock_cache.on;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* CLOCK_REALTIME in ns since the epoch. */
+static inline uint64_t clock_real_ns(void)
+{
+	uint64_t mono;
+
+	if (!clock_cache.on)
+		return clock_real_read();
+	if (clock_cache.real_ok)
+		return clock_cache.real_ns;
+	mono = clock_mono_ns();
+	if (!clock_cache.off_at_ns || mono - clock_cache.off_at_ns >= CLOCK_REAL_RESYNC_NS) {
+		clock_cache.off_ns = clock_real_read() - mono;
+		clock_cache.off_at_ns = mono ? mono : 1;
+	}
+	clock_cache.real_ns = mono + clock_cache.off_ns;
+	clock_cache.real_ok = true;
 	return clock_cache.real_ns;
 }
 

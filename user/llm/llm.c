@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1384,7 +1385,16 @@ struct llm_call *llm_call_new(const struct llm_in *in, struct llm_out *out)
 
 	memset(out, 0, sizeof(*out));
 	if (c) {
-		memset(c, 0, sizeof(*c));
+		/* All but the request's table of top-level members (3 KiB of
+		 * the ~5): json_parse() fills it, and reads stop at n_top. */
+		size_t skip = offsetof(struct llm_call, doc.top),
+		       rest = offsetof(struct llm_call, doc) + sizeof(c->doc);
+
+		_Static_assert(offsetof(struct json_doc, top) + sizeof(c->doc.top) ==
+			       sizeof(struct json_doc), "the table ends the doc");
+
+		memset(c, 0, skip);
+		memset((char *)c + rest, 0, sizeof(*c) - rest);
 	} else if (!(c = calloc(1, sizeof(*c)))) {
 		return NULL;
 	}
