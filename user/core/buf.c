@@ -39,9 +39,6 @@ struct pool {
 };
 
 static __thread struct pool pool;
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static bool pool_key_ok;
 
 /* The class of a block of exactly `size` bytes, or -1. */
 static int pool_class(size_t size)
@@ -63,6 +60,11 @@ static size_t pool_round(size_t size)
 		cap *= 2;
 	return cap;
 }
+
+#ifndef __SANITIZE_ADDRESS__
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static bool pool_key_ok;
 
 static void pool_drain(void *arg)
 {
@@ -87,7 +89,6 @@ static void pool_key_init(void)
 
 static void *pool_pop(size_t size)
 {
-#ifndef __SANITIZE_ADDRESS__
 	int k = pool_class(size);
 	struct pool_block *b;
 
@@ -97,16 +98,11 @@ static void *pool_pop(size_t size)
 	pool.n[k]--;
 	pool.bytes -= size;
 	return b;
-#else
-	(void)size;
-	return NULL;
-#endif
 }
 
 /* Keeps the block of `size` bytes; false: the caller frees it. */
 static bool pool_push(void *blk, size_t size)
 {
-#ifndef __SANITIZE_ADDRESS__
 	int k = pool_class(size);
 	struct pool_block *b = blk;
 
@@ -124,12 +120,21 @@ static bool pool_push(void *blk, size_t size)
 	pool.n[k]++;
 	pool.bytes += size;
 	return true;
-#else
+}
+#else	/* ASan: every block goes back to malloc, so a use after free shows */
+static void *pool_pop(size_t size)
+{
+	(void)size;
+	return NULL;
+}
+
+static bool pool_push(void *blk, size_t size)
+{
 	(void)blk;
 	(void)size;
 	return false;
-#endif
 }
+#endif
 
 void *buf_block_get(size_t size)
 {
