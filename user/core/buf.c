@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/asan.h"
 #include "core/buf.h"
 #include "tollgate/limits.h"
 
@@ -61,7 +62,7 @@ static size_t pool_round(size_t size)
 	return cap;
 }
 
-#ifndef __SANITIZE_ADDRESS__
+#if !TG_ASAN
 static pthread_key_t pool_key;
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 static bool pool_key_ok;
@@ -80,6 +81,7 @@ static void pool_drain(void *arg)
 		p->n[k] = 0;
 	}
 	p->bytes = 0;
+	p->registered = false;	/* a later push sets the key again */
 }
 
 static void pool_key_init(void)

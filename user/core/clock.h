@@ -3,14 +3,15 @@
  * The clocks, read once per event. A worker's handling of one event (a
  * request parsed, an answer's head, a body's end) stamps several times:
  * when the request started, when it was sent, its first byte, its end, the
- * budget's window, the audit line. A thread that calls clock_event() before
- * each event gets, until the next call, the same reading for every
- * clock_mono()/clock_real_ns(): one clock_gettime per clock per event
- * instead of one per stamp. The readings are then late by at most the
- * time the event's handling has taken so far (microseconds). A thread that
- * never calls clock_event() reads the clock every time.
+ * budget's window, the audit line. Between clock_event() and
+ * clock_event_end() (the worker loop brackets each event's handling with
+ * them), every clock_mono()/clock_real_ns() returns the same reading: one
+ * clock_gettime per event instead of one per stamp. The readings are then
+ * late by at most the time the event's handling has taken so far
+ * (microseconds). Outside such a bracket, and on threads that never open
+ * one, every call reads the clock.
  *
- * On such a thread CLOCK_REALTIME is the monotonic reading plus an offset
+ * Within a bracket CLOCK_REALTIME is the monotonic reading plus an offset
  * measured again once the monotonic clock has moved CLOCK_REAL_RESYNC_NS
  * past the last measure: both clocks advance alike (NTP slews both), so
  * one clock_gettime serves both clocks; a step of the wall clock
@@ -26,8 +27,8 @@
 #define CLOCK_REAL_RESYNC_NS	100000000ull	/* 100 ms */
 
 struct clock_cache {
-	bool on;		/* clock_event() was called on this thread */
-	bool mono_ok, real_ok;	/* read since the last clock_event() */
+	bool on;		/* inside clock_event() .. clock_event_end() */
+	bool mono_ok, real_ok;	/* read since clock_event() */
 	struct timespec mono;
 	uint64_t real_ns;
 	uint64_t off_ns;	/* CLOCK_REALTIME - CLOCK_MONOTONIC (mod 2^64) */
@@ -36,11 +37,17 @@ struct clock_cache {
 
 extern __thread struct clock_cache clock_cache;
 
-/* A new event: the next readings look at the clocks again. */
+/* An event's handling starts: the first reading is kept for the rest. */
 static inline void clock_event(void)
 {
 	clock_cache.on = true;
 	clock_cache.mono_ok = clock_cache.real_ok = false;
+}
+
+/* It is over: every reading looks at the clock again. */
+static inline void clock_event_end(void)
+{
+	clock_cache.on = false;
 }
 
 /* CLOCK_MONOTONIC. */

@@ -153,10 +153,7 @@ const char *budget_limit_name(enum budget_limit l)
 
 uint64_t budget_now(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+	return clock_real_ns();	/* the event's reading, on a worker */
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/asan.h"
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -1186,10 +1187,7 @@ void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct ll
 
 static uint64_t llm_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return clock_mono_ms();
 }
 
 /* Whether the request's Cache-Control has `directive`. */
@@ -1588,7 +1586,7 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 	}
 	if (!al || c->ep == LLM_EP_MODELS)
 		return;
-	r.time_ns = now;	/* 0: the audit log reads the clock */
+	r.time_ns = now ? now : clock_real_ns();
 	r.request_id = c->rid;
 	r.tenant = c->tenant ? c->tenant->name : NULL;
 	r.key_id = c->key ? c->key->name : c->subject[0] ? c->subject : NULL;
@@ -1626,7 +1624,7 @@ void llm_call_finish(struct llm_call *c, struct audit_log *al, struct genai *gm,
 
 void llm_call_free(struct llm_call *c)
 {
-#ifndef __SANITIZE_ADDRESS__
+#if !TG_ASAN
 	struct llm_tls *t;
 #endif
 
@@ -1644,7 +1642,7 @@ void llm_call_free(struct llm_call *c)
 	free(c->sse_data);
 	xl_stream_free(c->xs);
 	buf_free(&c->xout);
-#ifndef __SANITIZE_ADDRESS__	/* ASan builds free it: a use after free must show */
+#if !TG_ASAN	/* ASan builds free it: a use after free must show */
 	t = llm_tls();
 	if (t && t->n_spare < LLM_SPARE_CALLS) {
 		t->spare[t->n_spare++] = c;

@@ -124,6 +124,7 @@ static void timers_expire(struct worker *w)
 			struct ptnode *n = head->next;
 
 			ptimer_clear(n);
+			clock_event();	/* a timer is an event of its own */
 			if (i == PT_KICK)
 				client_kick(w, client_of_kick(n));
 			else if (i == PT_BACKOFF)
@@ -133,6 +134,7 @@ static void timers_expire(struct worker *w)
 				client_timeout(w, client_of_timer(n), (enum ptimer)i);
 			else
 				uconn_timeout(w, uconn_of_timer(n), (enum ptimer)i);
+			clock_event_end();
 		}
 	}
 }
@@ -623,8 +625,12 @@ static void *worker_main(void *arg)
 			log_error("worker %u: io_wait: %s", w->id, strerror(-n));
 			break;
 		}
-		for (i = 0; i < n; i++)
+		/* Each event's time stamps share one clock reading. */
+		for (i = 0; i < n; i++) {
+			clock_event();
 			worker_dispatch(w, &ev[i]);
+		}
+		clock_event_end();
 		pend_flush_all();
 		if (!w->draining)
 			worker_take_cfg(w);
