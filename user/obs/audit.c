@@ -114,8 +114,9 @@ int audit_hash_hex(const void *buf, size_t len, char *out)
 	return 0;
 }
 
-/* Under al->lock: the context is reused so a line costs no allocation and
- * no algorithm lookup. */
+/* Under al->lock: the context and the fetched algorithm are reused, so a
+ * line costs no algorithm lookup. (OpenSSL 3.0 still allocates and frees
+ * the provider's context on each init.) */
 static int chain_hash(struct audit_log *al, const char *buf, size_t len, char *out)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
