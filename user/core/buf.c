@@ -179,15 +179,14 @@ int buf_reserve(struct buf *b, size_t n, size_t max)
 		/* From block to block, never realloc: realloc would use up
 		 * the old block, the cache would run dry of the small size
 		 * and overflow with the large one. */
-		p = pool_pop(cap);
-		if (!p && !(p = malloc(cap)))
+		p = buf_block_get(cap);
+		if (!p)
 			return -ENOMEM;
 		/* All of it, as realloc would: a caller may have written past
 		 * len into room it reserved. */
 		if (b->cap)
 			memcpy(p, b->p, b->cap);
-		if (b->p && !pool_push(b->p, b->cap))
-			free(b->p);
+		buf_block_put(b->p, b->cap);
 	} else {
 		p = realloc(b->p, cap);
 		if (!p)

@@ -64,12 +64,17 @@ static inline void clock_mono(struct timespec *ts)
 	*ts = clock_cache.mono;
 }
 
+static inline uint64_t clock_ts_ns(const struct timespec *ts)
+{
+	return (uint64_t)ts->tv_sec * 1000000000ull + (uint64_t)ts->tv_nsec;
+}
+
 static inline uint64_t clock_mono_ns(void)
 {
 	struct timespec ts;
 
 	clock_mono(&ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_ts_ns(&ts);
 }
 
 static inline uint64_t clock_mono_ms(void)
@@ -80,12 +85,13 @@ static inline uint64_t clock_mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* CLOCK_REALTIME read now, in ns since the epoch. */
 static inline uint64_t clock_real_read(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_ts_ns(&ts);
 }
 
 /* CLOCK_REALTIME in ns since the epoch. */

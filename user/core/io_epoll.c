@@ -12,7 +12,6 @@
  * epoll_wait(); the wait is shortened to the earliest of them.
  */
 #define TOLLGATE_IO_INTERNAL
-#include "core/clock.h"
 #include "core/io.h"
 
 #include <errno.h>

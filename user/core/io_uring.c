@@ -10,7 +10,6 @@
  * dropped rather than followed.
  */
 #define TOLLGATE_IO_INTERNAL
-#include "core/clock.h"
 #include "core/io.h"
 
 #include <errno.h>

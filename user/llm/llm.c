@@ -1185,11 +1185,6 @@ void llm_call_resume(struct llm_call *c, const char *body, size_t len, struct ll
 
 /* ---- the response cache ------------------------------------------------------------------ */
 
-static uint64_t llm_now_ms(void)
-{
-	return clock_mono_ms();
-}
-
 /* Whether the request's Cache-Control has `directive`. */
 static bool cache_control_has(const struct http1_message *m, const char *directive)
 {
@@ -1226,7 +1221,7 @@ static bool cache_lookup(struct llm_call *c, const struct json_doc *doc, struct 
 		return false;
 	c->cache_store = !c->cc_no_store;
 	if (c->cc_no_cache ||
-	    llm_cache_get(c->ctx->cache, c->cache_key, llm_now_ms(), &hit)) {
+	    llm_cache_get(c->ctx->cache, c->cache_key, clock_mono_ms(), &hit)) {
 		c->cache_state = LLM_CACHE_MISS;
 		buf_free(&hit.body);
 		return false;
@@ -1256,7 +1251,7 @@ void llm_cache_offer(struct llm_call *c, const char *body, size_t len)
 		return;
 	c->cache_store = false;
 	llm_cache_put(c->ctx->cache, c->cache_key, &r,
-		      c->tenant->cache_ttl_ms ? c->tenant->cache_ttl_ms : p->cache.ttl_ms, llm_now_ms());
+		      c->tenant->cache_ttl_ms ? c->tenant->cache_ttl_ms : p->cache.ttl_ms, clock_mono_ms());
 }
 
 /* After routing: the model, the guard, the limits, then the provider. */

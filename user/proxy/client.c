@@ -226,6 +226,14 @@ static void client_close_when_sent(struct client *c)
 
 static void client_abort_after_flush(struct client *c);
 
+/* The header array back to the worker's cache, with the size it was
+ * taken with (client_parse_once). */
+static void client_hdrs_release(struct client *c)
+{
+	buf_block_put(c->hdrs, c->hp.headers_max * sizeof(*c->hdrs));
+	c->hdrs = NULL;
+}
+
 void client_on_closed(struct worker *w, struct client *c)
 {
 	struct proxy *px = w->px;
@@ -241,7 +249,7 @@ void client_on_closed(struct worker *w, struct client *c)
 	pend_fini(&c->e);
 	buf_free(&c->in);
 	buf_free(&c->pipe);
-	buf_block_put(c->hdrs, c->hp.headers_max * sizeof(*c->hdrs));
+	client_hdrs_release(c);
 	free(c->tbuf);
 	client_llm_end(c);
 	proxy_cfg_unref(c->cfg);
@@ -1127,8 +1135,7 @@ static void client_next(struct client *c)
 	if (!c->in.len) {
 		/* Idle: hold as little memory as possible. */
 		buf_free(&c->in);
-		buf_block_put(c->hdrs, c->hp.headers_max * sizeof(*c->hdrs));
-		c->hdrs = NULL;
+		client_hdrs_release(c);
 		if (c->eof) {
 			client_close(c);
 			return;
