@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/filter.h>
@@ -28,6 +29,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -745,6 +747,159 @@ static void test_io_server_closes_mid_send(void **state)
 	io_loop_free(loop);
 }
 
+/* Kernel release at least major.minor. */
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int a = 0, b = 0;
+
+	assert_int_equal(uname(&u), 0);
+	assert_true(sscanf(u.release, "%d.%d", &a, &b) == 2);
+	return a > major || (a == major && b >= minor);
+}
+
+/* Reads what is there on cfd (non-blocking) into got, checking it against
+ * the pattern byte i & 0xff. */
+static void read_pattern(int cfd, size_t *got)
+{
+	uint8_t tmp[65536];
+	ssize_t k;
+
+	while ((k = recv(cfd, tmp, sizeof(tmp), MSG_DONTWAIT)) > 0) {
+		for (ssize_t i = 0; i < k; i++)
+			if (tmp[i] != (uint8_t)((*got + (size_t)i) & 0xff))
+				fail_msg("byte %zu is %u", *got + (size_t)i, tmp[i]);
+		*got += (size_t)k;
+	}
+}
+
+/*
+ * Quiet sends (io_uring): a lazy send that goes out in full posts no CQE
+ * and still completes, with every byte, at once after io_loop_prompt()
+ * and else by io_wait()'s timeout; one too big for the socket comes back
+ * short and finishes as an ordinary send; io_send() is never quiet;
+ * closing with one in flight loses nothing; TOLLGATE_IO_QUIET_SEND=0
+ * turns them off.
+ */
+static void test_io_quiet_send(void **state)
+{
+	struct io_loop *loop = loop_new(state, 16, 4096, 64);
+	uint16_t port;
+	struct io_conn *l = listen_any(loop, &port), *c;
+	size_t big_len = 8u << 20, got = 0;
+	uint8_t *big = malloc(big_len), small[997];
+	struct io_event ev;
+	unsigned long done0;
+	int cfd;
+
+	assert_non_null(big);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (uint8_t)(i & 0xff);
+	if (kernel_at_least(6, 1))
+		assert_true(io_loop_quiet_send(loop));
+	if (!io_loop_quiet_send(loop)) {
+		print_message("quiet sends are off on this kernel: ordinary sends only\n");
+	}
+	c = accept_one(loop, port, &cfd);
+
+	/* Small sends, one after another, each completing with all its bytes. */
+	done0 = io_loop_quiet_done(loop);
+	for (int i = 0; i < 500; i++) {
+		size_t n = 1 + (size_t)(i * 7) % sizeof(small);
+
+		for (size_t j = 0; j < n; j++)
+			small[j] = (uint8_t)((got + j) & 0xff);
+		assert_int_equal(io_send_lazy(c, small, n), 0);
+		/* Nothing else wakes the loop: the completion comes at once
+		 * when asked for, else with io_wait()'s timeout. */
+		if (i % 100)
+			io_loop_prompt(loop);
+		ev = wait_for(loop, IO_OP_SEND, 2000);
+		assert_ptr_equal(ev.conn, c);
+		assert_int_equal(ev.res, (int)n);
+		{
+			size_t want = got + n;
+
+			while (got < want)
+				read_pattern(cfd, &got);
+		}
+	}
+	if (io_loop_quiet_send(loop)) {
+		assert_true(io_loop_quiet_done(loop) - done0 >= 400);
+		assert_int_equal(io_loop_quiet_short(loop), 0);
+	}
+
+	/* 8 MiB to a reader that is not reading yet: short, then finished as
+	 * an ordinary send while the reader catches up. */
+	/* A prompt send is never quiet. */
+	done0 = io_loop_quiet_done(loop);
+	assert_int_equal(io_send(c, small, 10, 0), 0);
+	ev = wait_for(loop, IO_OP_SEND, 2000);
+	assert_int_equal(ev.res, 10);
+	assert_int_equal(io_loop_quiet_done(loop), done0);
+	{
+		uint8_t tmp[10];
+
+		assert_int_equal(recv(cfd, tmp, sizeof(tmp), MSG_WAITALL), 10);
+	}
+
+	got = 0;
+	assert_int_equal(io_send_lazy(c, big, big_len), 0);
+	{
+		uint64_t end = now_ms() + 10000;
+		bool sent = false;
+
+		while (!sent && now_ms() < end) {
+			int n = io_wait(loop, &ev, 1, 5);
+
+			assert_true(n >= 0);
+			if (n && ev.op == IO_OP_SEND) {
+				assert_int_equal(ev.res, (int)big_len);
+				sent = true;
+			}
+			read_pattern(cfd, &got);
+		}
+		assert_true(sent);
+		while (got < big_len)
+			read_pattern(cfd, &got);
+	}
+	if (io_loop_quiet_send(loop))
+		assert_true(io_loop_quiet_short(loop) >= 1);
+
+	/* Closed right after a send is queued: it drains, nothing is stale. */
+	assert_int_equal(io_send_lazy(c, small, sizeof(small)), 0);
+	io_close(c);
+	drain_close(loop, 1);
+	io_close(l);
+	drain_close(loop, 1);
+	close(cfd);
+	assert_int_equal(io_loop_stale(loop), 0);
+	assert_int_equal(io_loop_conns(loop), 0);
+	io_loop_free(loop);
+
+	/* Switched off: ordinary sends, same results. */
+	setenv("TOLLGATE_IO_QUIET_SEND", "0", 1);
+	loop = loop_new(state, 16, 4096, 64);
+	unsetenv("TOLLGATE_IO_QUIET_SEND");
+	assert_false(io_loop_quiet_send(loop));
+	l = listen_any(loop, &port);
+	c = accept_one(loop, port, &cfd);
+	got = 0;
+	assert_int_equal(io_send_lazy(c, big, 4096), 0);
+	ev = wait_for(loop, IO_OP_SEND, 2000);
+	assert_int_equal(ev.res, 4096);
+	while (got < 4096)
+		read_pattern(cfd, &got);
+	assert_int_equal(io_loop_quiet_done(loop), 0);
+	io_close(c);
+	drain_close(loop, 1);
+	io_close(l);
+	drain_close(loop, 1);
+	close(cfd);
+	io_loop_free(loop);
+	free(big);
+}
+
 static void test_io_env_selects_epoll(void **state)
 {
 	struct io_opts o = { .buf_entries = 8, .buf_size = 512, .max_conns = 8 };
@@ -944,6 +1099,7 @@ int main(void)
 		BOTH(test_io_cancel_then_free_in_flight),
 		BOTH(test_io_free_with_work_in_flight),
 		BOTH(test_io_accept_pauses_on_emfile),
+		{ "test_io_quiet_send/io_uring", test_io_quiet_send, NULL, NULL, &B_URING },
 		cmocka_unit_test(test_io_falls_back_when_io_uring_refused),
 		cmocka_unit_test(test_io_env_selects_epoll),
 	};

@@ -35,6 +35,7 @@ enum {
 	UD_CANCEL,
 	UD_POLLIN,
 	UD_POLLOUT,
+	UD_QSEND,	/* a quiet send: a CQE only when it came back short */
 };
 
 #define IO_BGID 0
@@ -230,6 +231,7 @@ static int ring_setup(struct io_loop *loop)
 		}
 		if (!err) {
 			loop->setup_flags = p.flags;
+			loop->features = p.features;
 			loop->ring_ok = true;
 			return 0;
 		}
@@ -346,6 +348,69 @@ out_close:
 	return err;
 }
 
+/* An environment switch set to turn something off. */
+static bool getenv_off(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && (!strcmp(v, "0") || !strcmp(v, "off") || !strcmp(v, "no"));
+}
+
+/*
+ * Quiet sends (see ur_arm_send) rest on three kernel behaviours that no
+ * feature flag names: a send with MSG_DONTWAIT and MSG_WAITALL that goes
+ * out in full as it is submitted posts no CQE under IOSQE_CQE_SKIP_SUCCESS;
+ * one that cannot (the socket is full) is never parked to retry later but
+ * fails at once, with a CQE; and that CQE counts the bytes that did go.
+ * Checked here on a socketpair with a small send buffer; any surprise
+ * leaves quiet sends off.
+ */
+static bool ring_probe_quiet(struct io_loop *loop)
+{
+	enum { BIG = 1 << 20 };
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int sv[2], sndbuf = 4096;
+	uint8_t *big = NULL, tmp[4096];
+	ssize_t k, k2, got = 0;
+	bool ok = false;
+
+	if (!(loop->features & IORING_FEAT_CQE_SKIP) || getenv_off("TOLLGATE_IO_QUIET_SEND"))
+		return false;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return false;
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) ||
+	    !(big = calloc(1, BIG)))
+		goto out;
+	/* 1: in full, no CQE; the bytes are there. */
+	sqe = io_uring_get_sqe(&loop->ring);
+	io_uring_prep_send(sqe, sv[0], "probe", 5, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, 1);
+	if (io_uring_submit(&loop->ring) != 1 || io_uring_cq_ready(&loop->ring) ||
+	    recv(sv[1], tmp, sizeof(tmp), MSG_DONTWAIT) != 5)
+		goto out;
+	/* 2: too big for the socket: a CQE at once, with what went. */
+	sqe = io_uring_get_sqe(&loop->ring);
+	io_uring_prep_send(sqe, sv[0], big, BIG, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	io_uring_sqe_set_data64(sqe, 2);
+	if (io_uring_submit(&loop->ring) != 1 || io_uring_peek_cqe(&loop->ring, &cqe))
+		goto out;
+	k = cqe->user_data == 2 ? cqe->res : INT32_MIN;
+	io_uring_cqe_seen(&loop->ring, cqe);
+	if (k != -EAGAIN && (k <= 0 || k >= BIG))
+		goto out;
+	while ((k2 = recv(sv[1], tmp, sizeof(tmp), MSG_DONTWAIT)) > 0)
+		got += k2;
+	ok = got == (k > 0 ? k : 0) && !io_uring_cq_ready(&loop->ring);
+out:
+	free(big);
+	close(sv[0]);
+	close(sv[1]);
+	return ok;
+}
+
 static void ring_fini(struct io_loop *loop)
 {
 	if (loop->br) {
@@ -372,6 +437,8 @@ static int ring_init(struct io_loop *loop)
 		err = ring_probe_multishot(loop);
 	if (err)
 		ring_fini(loop);
+	else
+		loop->quiet_send = ring_probe_quiet(loop);
 	return err;
 }
 
@@ -446,9 +513,51 @@ static int ur_link_timeout(struct io_conn *c, struct __kernel_timespec *ts,
 	return 0;
 }
 
-static int ur_arm_send(struct io_conn *c)
+static void qs_link(struct io_conn *c)
+{
+	struct io_loop *loop = c->loop;
+
+	c->qsend = true;
+	c->qsend_short = false;
+	c->qs_next = NULL;
+	c->qs_prev = loop->qs_tail;
+	if (loop->qs_tail)
+		loop->qs_tail->qs_next = c;
+	else
+		loop->qs_head = c;
+	loop->qs_tail = c;
+}
+
+static void qs_unlink(struct io_conn *c)
+{
+	struct io_loop *loop = c->loop;
+
+	if (c->qs_prev)
+		c->qs_prev->qs_next = c->qs_next;
+	else
+		loop->qs_head = c->qs_next;
+	if (c->qs_next)
+		c->qs_next->qs_prev = c->qs_prev;
+	else
+		loop->qs_tail = c->qs_prev;
+	c->qs_prev = c->qs_next = NULL;
+	c->qsend = c->qsend_short = false;
+}
+
+/*
+ * A send. The first attempt of an io_send_lazy() is quiet where the kernel
+ * allows (loop->quiet_send): MSG_DONTWAIT | MSG_WAITALL with
+ * IOSQE_CQE_SKIP_SUCCESS, so one that goes out in full as it is submitted
+ * (nearly all of them) posts no CQE and its completion is known when the
+ * submitting io_uring_enter() returns (ur_quiet_done). The wait for the
+ * next event is then that same call, not a second one after reaping the
+ * send's CQE. One that does not fit posts a CQE with what went, and the
+ * rest goes as an ordinary send that waits for room.
+ */
+static int ur_arm_send(struct io_conn *c, bool may_quiet)
 {
 	struct io_uring_sqe *sqe;
+	bool quiet = may_quiet && c->loop->quiet_send && !c->send_deadline_ns;
 
 	/* Two SQEs must be adjacent for IOSQE_IO_LINK: make room first. */
 	if (io_uring_sq_space_left(&c->loop->ring) < 2)
@@ -457,10 +566,18 @@ static int ur_arm_send(struct io_conn *c)
 	if (!sqe)
 		return -EBUSY;
 	io_uring_prep_send(sqe, c->fd, c->send_buf + c->send_done,
-			   c->send_len - c->send_done, MSG_NOSIGNAL);
-	io_uring_sqe_set_data64(sqe, ud_make(c, UD_SEND));
+			   c->send_len - c->send_done,
+			   MSG_NOSIGNAL | (quiet ? MSG_DONTWAIT | MSG_WAITALL : 0));
 	c->ops |= IO_F_SEND;
 	c->inflight++;
+	if (quiet) {
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		io_uring_sqe_set_data64(sqe, ud_make(c, UD_QSEND));
+		c->qsend_pos = c->loop->ring.sq.sqe_tail - 1;
+		qs_link(c);
+		return 0;
+	}
+	io_uring_sqe_set_data64(sqe, ud_make(c, UD_SEND));
 	if (c->send_deadline_ns) {
 		sqe->flags |= IOSQE_IO_LINK;
 		return ur_link_timeout(c, &c->ts_send, c->send_deadline_ns);
@@ -507,7 +624,7 @@ static void ur_close(struct io_conn *c)
 	/* A linked timeout goes with the request it guards. */
 	ur_cancel(c, IO_F_ACCEPT, UD_ACCEPT);
 	ur_cancel(c, IO_F_RECV, UD_RECV);
-	ur_cancel(c, IO_F_SEND, UD_SEND);
+	ur_cancel(c, IO_F_SEND, c->qsend ? UD_QSEND : UD_SEND);
 	ur_cancel(c, IO_F_CONNECT, UD_CONNECT);
 	ur_cancel(c, IO_F_TIMER, UD_TIMER);
 	ur_cancel(c, IO_F_POLLIN, UD_POLLIN);
@@ -592,18 +709,26 @@ static void ur_on_timer(struct io_conn *c, int res)
 
 static void ur_on_send(struct io_conn *c, int res)
 {
+	bool quiet = c->qsend;
+
 	c->ops &= ~IO_F_SEND;
 	c->inflight--;
+	if (quiet) {
+		qs_unlink(c);
+		/* Nothing went: wait for room. */
+		if (res == -EAGAIN)
+			res = 0;
+	}
 	if (c->closing)
 		return;
 	if (res == -ECANCELED)
 		res = -ETIMEDOUT;	/* only the linked timeout cancels it */
-	if (res > 0) {
+	if (res > 0 || (quiet && res == 0)) {
 		c->send_done += (size_t)res;
 		if (c->send_done < c->send_len) {
 			if (c->send_deadline_ns && c->loop->now_ns >= c->send_deadline_ns)
 				res = -ETIMEDOUT;
-			else if (!ur_arm_send(c))
+			else if (!ur_arm_send(c, false))
 				return;
 			else
 				res = -ENOMEM;
@@ -670,6 +795,9 @@ static void ur_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
 	case UD_RECV:
 		ur_on_recv(c, cqe);
 		return;	/* handles its own teardown */
+	case UD_QSEND:
+		loop->quiet_short++;
+		/* fall through */
 	case UD_SEND:
 		ur_on_send(c, cqe->res);
 		break;
@@ -701,6 +829,53 @@ static void ur_cqe(struct io_loop *loop, struct io_uring_cqe *cqe)
 		io_closed(c);
 }
 
+/* Whether the kernel has taken quiet send c's SQE (its outcome is then
+ * known: a CQE if it came back short, else it went in full). */
+static bool qs_taken(const struct io_conn *c, unsigned khead)
+{
+	return (int)(khead - c->qsend_pos) > 0;
+}
+
+static bool quiet_ready(const struct io_loop *loop)
+{
+	return loop->qs_head &&
+	       qs_taken(loop->qs_head, io_uring_smp_load_acquire(loop->ring.sq.khead));
+}
+
+/*
+ * The quiet sends the kernel has taken and no CQE reported short went out
+ * in full: they complete here, before this wake-up's CQEs are reaped
+ * (where their CQEs would have been). A CQE in the ring names the short
+ * ones; a CQ overflow might hide one, so nothing completes until the next
+ * io_uring_enter() has flushed it.
+ */
+static void ur_quiet_done(struct io_loop *loop)
+{
+	unsigned khead = io_uring_smp_load_acquire(loop->ring.sq.khead), head;
+	struct io_uring_cqe *cqe;
+	struct io_conn *c, *next;
+
+	if (!loop->qs_head || !qs_taken(loop->qs_head, khead) ||
+	    (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
+		return;
+	io_uring_for_each_cqe(&loop->ring, head, cqe) {
+		if ((unsigned)(cqe->user_data >> 56) == UD_QSEND &&
+		    (c = conn_lookup(loop, cqe->user_data)) && c->qsend)
+			c->qsend_short = true;
+	}
+	for (c = loop->qs_head; c && qs_taken(c, khead); c = next) {
+		next = c->qs_next;
+		if (c->qsend_short)
+			continue;	/* its CQE finishes it */
+		if (!io_q_space(loop))
+			break;		/* the rest after the queue drains */
+		loop->quiet_done++;
+		ur_on_send(c, (int)(c->send_len - c->send_done));
+		if (c->closing && !c->inflight)
+			io_closed(c);
+	}
+}
+
 /* Each CQE yields at most one event; stop reaping while the queue is full
  * (the rest wait in the CQ ring). */
 static int ur_poll(struct io_loop *loop, int timeout_ms)
@@ -709,6 +884,10 @@ static int ur_poll(struct io_loop *loop, int timeout_ms)
 	unsigned head, n = 0;
 	int err;
 
+	/* Someone waits on a quiet send: submit, do not sleep. */
+	if (loop->prompt && loop->qs_head)
+		timeout_ms = 0;
+	loop->prompt = false;
 	if (timeout_ms != 0) {
 		struct __kernel_timespec ts, *tsp = NULL;
 
@@ -725,6 +904,7 @@ static int ur_poll(struct io_loop *loop, int timeout_ms)
 			return err;
 	}
 	loop->now_ns = io_now_ns();
+	ur_quiet_done(loop);
 	io_uring_for_each_cqe(&loop->ring, head, cqe) {
 		if (io_q_space(loop) < 1)
 			break;
@@ -909,6 +1089,26 @@ unsigned io_loop_bufs_free(const struct io_loop *loop)
 unsigned long io_loop_stale(const struct io_loop *loop)
 {
 	return loop->stale;
+}
+
+void io_loop_prompt(struct io_loop *loop)
+{
+	loop->prompt = true;
+}
+
+int io_loop_quiet_send(const struct io_loop *loop)
+{
+	return loop->backend == IO_BACKEND_URING && loop->quiet_send;
+}
+
+unsigned long io_loop_quiet_done(const struct io_loop *loop)
+{
+	return loop->quiet_done;
+}
+
+unsigned long io_loop_quiet_short(const struct io_loop *loop)
+{
+	return loop->quiet_short;
 }
 
 int io_conn_fd(const struct io_conn *conn)
@@ -1099,7 +1299,8 @@ int io_recv_pause(struct io_conn *c)
 	return 0;
 }
 
-int io_send(struct io_conn *c, const void *buf, size_t len, unsigned timeout_ms)
+static int send_start(struct io_conn *c, const void *buf, size_t len,
+		      unsigned timeout_ms, bool lazy)
 {
 	if (c->closing || c->kind != IO_KIND_STREAM || !len || len > INT32_MAX)
 		return -EINVAL;
@@ -1115,7 +1316,17 @@ int io_send(struct io_conn *c, const void *buf, size_t len, unsigned timeout_ms)
 		io_now_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
 	if (c->loop->backend == IO_BACKEND_EPOLL)
 		return io_ep_send(c);
-	return ur_arm_send(c);
+	return ur_arm_send(c, lazy);
+}
+
+int io_send(struct io_conn *c, const void *buf, size_t len, unsigned timeout_ms)
+{
+	return send_start(c, buf, len, timeout_ms, false);
+}
+
+int io_send_lazy(struct io_conn *c, const void *buf, size_t len)
+{
+	return send_start(c, buf, len, 0, true);
 }
 
 void io_close(struct io_conn *c)
@@ -1151,7 +1362,8 @@ int io_wait(struct io_loop *loop, struct io_event *ev, int max, int timeout_ms)
 	if (max <= 0)
 		return -EINVAL;
 	feed_starved(loop);
-	if (loop->q_len || loop->closed)
+	if (loop->q_len || loop->closed ||
+	    (loop->backend == IO_BACKEND_URING && quiet_ready(loop)))
 		timeout_ms = 0;
 	if (io_q_space(loop)) {
 		err = loop->backend == IO_BACKEND_URING ? ur_poll(loop, timeout_ms)

@@ -212,6 +212,8 @@ static void client_close(struct client *c)
  * client reads it before our close can turn into a reset. */
 static void client_close_when_sent(struct client *c)
 {
+	if (c->e.busy)
+		io_loop_prompt(c->w->loop);	/* the close waits on it */
 	if (pend_pending(&c->e) || c->e.busy)
 		return;
 	if (c->eof || c->shut) {
@@ -633,6 +635,22 @@ static void client_resume(struct client *c)
 		return;
 	}
 	pend_resume(&c->e, 0);
+}
+
+bool client_recv_paused(const struct client *c)
+{
+	return c->e.paused;
+}
+
+/* A send's completion is acted on at once when the connection closes or
+ * lingers after it, or the upstream waits on it to read again. */
+static bool client_prompt(const struct pend *e)
+{
+	const struct client *c = (const struct client *)(const void *)
+		((const char *)e - offsetof(struct client, e));
+
+	return c->close_after || c->abort_pending || c->shut ||
+	       (c->up && uconn_recv_paused(c->up));
 }
 
 void client_up_drained(struct client *c)
@@ -1366,6 +1384,8 @@ static void client_abort_after_flush(struct client *c)
 {
 	c->keep_alive = false;
 	c->abort_pending = true;
+	if (c->e.busy)
+		io_loop_prompt(c->w->loop);	/* the close waits on it */
 	if (!pend_pending(&c->e) && !c->e.busy)
 		client_close(c);
 }
@@ -1850,6 +1870,7 @@ int client_accept(struct worker *w, struct wlistener *wl, int fd)
 		c->e.sock = true;
 	}
 	c->e.io = io_conn_adopt(w->loop, fd, c);
+	c->e.prompt = client_prompt;
 	fd = -1;
 	if (!c->e.io)
 		goto out_free;

@@ -184,6 +184,10 @@ struct pend {
 	bool rx_k, tx_k;	/* kTLS receive / send engaged */
 	bool queued;		/* on the flush queue (pend_flush) */
 	uint32_t qidx;
+	/* Whether the owner acts on a send's completion at once (closes
+	 * after it, resumes a peer paused behind it); NULL: always. Other
+	 * sends may be reported late (io_send_lazy). */
+	bool (*prompt)(const struct pend *e);
 };
 
 struct wlistener {
@@ -322,6 +326,7 @@ void client_resp_done(struct client *c);
 void client_up_failed(struct client *c, int status, enum pstat why, bool retryable);
 /* The upstream's sending buffer drained: body receiving may resume. */
 void client_up_drained(struct client *c);
+bool client_recv_paused(const struct client *c);
 void client_sent(struct client *c);
 
 /* upstream.c */
@@ -343,6 +348,7 @@ void uconn_timeout(struct worker *w, struct uconn *u, enum ptimer list);
 struct uconn *uconn_of_timer(struct ptnode *n);
 void uconn_pause(struct uconn *u);
 void uconn_resume(struct uconn *u);
+bool uconn_recv_paused(const struct uconn *u);
 bool uconn_is_reused(const struct uconn *u);
 /* The answer was a failure (429, 5xx): counts against the server like a
  * connect error; its circuit stays open at least retry_after_ms. */

@@ -285,6 +285,16 @@ static int uconn_response_init(struct uconn *u, bool head_method)
 	return 0;
 }
 
+/* The client waits on a send's completion when it stopped reading its
+ * request body until this upstream drains. */
+static bool uconn_prompt(const struct pend *e)
+{
+	const struct uconn *u = (const struct uconn *)(const void *)
+		((const char *)e - offsetof(struct uconn, e));
+
+	return u->c && client_recv_paused(u->c);
+}
+
 struct uconn *uconn_get(struct worker *w, struct client *c, struct pcfg_upstream *up,
 			bool head_method, int *status, bool fresh)
 {
@@ -332,6 +342,7 @@ out_new:
 			     (unsigned)w->cfg->policy->server.timeouts.upstream_connect_ms, u);
 	if (!u->e.io)
 		goto out_free;
+	u->e.prompt = uconn_prompt;
 	if (p)
 		p->n_conns++;
 	atomic_fetch_add_explicit(&w->st->up_conns, 1, memory_order_relaxed);
@@ -399,6 +410,12 @@ void uconn_resume(struct uconn *u)
 {
 	pend_resume(&u->e, 0);
 }
+
+bool uconn_recv_paused(const struct uconn *u)
+{
+	return u->e.paused;
+}
+
 
 /* ---- the response ---------------------------------------------------------------------- */
 

@@ -179,9 +179,12 @@ static int pend_tls_write(struct pend *e, const char *p, size_t n)
 
 int pend_write(struct worker *w, struct pend *e, const void *data, size_t n)
 {
-	(void)w;
 	if (!n)
 		return 0;
+	/* Queued behind a send in flight, which may be a lazy one: its
+	 * completion is what lets these bytes go. */
+	if (e->busy)
+		io_loop_prompt(w->loop);
 	if (!e->tls || e->sock)
 		return buf_append(&e->out, data, n, PEND_OUT_MAX);
 	if (!e->hs_done)
@@ -222,7 +225,9 @@ static int pend_flush_now(struct pend *e)
 	e->out = t;
 	e->out.len = 0;
 	e->busy = true;
-	err = io_send(e->io, e->sending.p, e->sending.len, 0);
+	err = !e->prompt || e->prompt(e) ?
+		io_send(e->io, e->sending.p, e->sending.len, 0) :
+		io_send_lazy(e->io, e->sending.p, e->sending.len);
 	if (err) {
 		/* Nothing is lost: the bytes go back in front of the queue. */
 		t = e->out;
