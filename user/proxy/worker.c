@@ -819,6 +819,7 @@ struct proxy *proxy_start(struct proxy_cfg *cfg, char *err, size_t errlen)
 		goto out_join;
 	}
 	px->backend = io_loop_backend(px->workers[0].loop);
+	px->quiet_send = io_loop_quiet_send(px->workers[0].loop);
 	return px;
 
 out_join:
@@ -940,5 +941,7 @@ unsigned proxy_workers(const struct proxy *px)
 
 const char *proxy_backend(const struct proxy *px)
 {
+	if (px->backend == IO_BACKEND_URING && px->quiet_send)
+		return "io_uring (quiet sends)";
 	return io_backend_name(px->backend);
 }
