@@ -11,7 +11,9 @@
 # - an upstream that refuses connections: 502, and after fail_threshold
 #   failures the server is ejected;
 # - malformed upstream responses (CL+TE, duplicate CL, bad status line,
-#   bad chunk size, obs-fold, NUL): 502, never relayed.
+#   bad chunk size, obs-fold, NUL): 502, never relayed;
+# - a connection that ends after its answer (Connection: close, a 400)
+#   gets its FIN right after the answer, not at the worker's next tick.
 #
 # PROXY_UNDER_TEST=nginx runs it against nginx (the metric checks and
 # tollgated-only statuses are skipped). Prints "N passed, N failed,
@@ -232,6 +234,31 @@ counted(m0, "upstream_bad_response", "malformed upstream responses")
 st, body = get("/after-bad")
 check("a clean request after them gets its own answer (%s)" % st,
       st == 200 and json.loads(body).get("target") == "/after-bad")
+
+
+# A connection that ends after its answer ends right after it: the close
+# waits on the answer's send, which must be reported at once (with quiet
+# sends, io_loop_prompt) and not with the worker's next 50 ms tick.
+def eof_delay(raw):
+    """Seconds from the answer's last byte to the proxy's FIN."""
+    s = connect()
+    s.sendall(raw)
+    st, _ = read_response(s)
+    t1 = time.monotonic()
+    buf, _ = recv_until(s, b"", lambda b: False)
+    dt = time.monotonic() - t1
+    s.close()
+    return st, dt
+
+
+for name, raw in (("Connection: close", b"GET /c HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+                  ("400 for a bad request", b"GET /c HTTP/1.1\r\nHost : a\r\n\r\n")):
+    res = [eof_delay(raw) for _ in range(15)]
+    delays = sorted(d for _, d in res)
+    check("%s: the FIN follows the answer at once (median %.1f ms, max %.1f ms)"
+          % (name, delays[7] * 1e3, delays[-1] * 1e3),
+          all(st in (200, 400) for st, _ in res) and delays[7] < 0.010,
+          "statuses %s" % [st for st, _ in res])
 EOF
 rc=$?
 pl_verdicts "$PL_TMP/driver.out"
