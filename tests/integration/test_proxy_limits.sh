@@ -238,7 +238,7 @@ check("a clean request after them gets its own answer (%s)" % st,
 
 # A connection that ends after its answer ends right after it: the close
 # waits on the answer's send, which must be reported at once (with quiet
-# sends, io_loop_prompt) and not with the worker's next 50 ms tick.
+# sends, io_conn_prompt) and not with the worker's next 50 ms tick.
 def eof_delay(raw):
     """Seconds from the answer's last byte to the proxy's FIN."""
     s = connect()

@@ -110,8 +110,8 @@ unsigned io_loop_bufs_free(const struct io_loop *loop);
 unsigned long io_loop_stale(const struct io_loop *loop);
 /* io_uring: whether sends are quiet (no CQE when a send completes in full
  * as it is submitted; probed at start, TOLLGATE_IO_QUIET_SEND=0 turns it
- * off), and how many quiet sends completed in full and came back short
- * (then finished as ordinary sends). 0 for epoll. */
+ * off), how many quiet sends completed in full, and how many came back
+ * with a CQE (short, finished as ordinary sends, or failed). 0 for epoll. */
 int io_loop_quiet_send(const struct io_loop *loop);
 unsigned long io_loop_quiet_done(const struct io_loop *loop);
 unsigned long io_loop_quiet_short(const struct io_loop *loop);
@@ -145,12 +145,12 @@ int io_send(struct io_conn *conn, const void *buf, size_t len,
  * completion but reuse the buffer: with io_uring it may be quiet, and
  * its IO_OP_SEND then comes when the loop next wakes for another event
  * (or io_wait()'s timeout). A caller that acts on the completion (closes
- * after it, resumes a paused peer) uses io_send(), or io_loop_prompt()
+ * after it, resumes a paused peer) uses io_send(), or io_conn_prompt()
  * once it finds it has to wait for a lazy one. */
 int io_send_lazy(struct io_conn *conn, const void *buf, size_t len);
-/* The next io_wait() reports the completions of lazy sends already made
- * without sleeping for another event. */
-void io_loop_prompt(struct io_loop *loop);
+/* The caller waits on conn's send: if it is a quiet one, the next
+ * io_wait() reports it without sleeping for another event. */
+void io_conn_prompt(struct io_conn *conn);
 /* One-shot readiness of the fd for a caller that does its own I/O on it
  * (TLS in socket mode, where OpenSSL reads and writes the socket): events
  * is POLLIN or POLLOUT; the two directions may be armed at the same time.
@@ -216,8 +216,9 @@ struct io_conn {
 	uint64_t send_deadline_ns;
 	/* io_uring: the send in flight is quiet (see ur_arm_send), the
 	 * position of its SQE, whether a CQE reported it short, and its
-	 * links on loop->qs_head. */
-	bool qsend, qsend_short;
+	 * links on loop->qs_head; no_quiet: the socket refused the flags
+	 * (kTLS refuses MSG_WAITALL), so its sends are ordinary. */
+	bool qsend, qsend_short, no_quiet;
 	unsigned qsend_pos;
 	struct io_conn *qs_prev, *qs_next;
 
@@ -267,7 +268,7 @@ struct io_loop {
 	bool ring_ok;
 	unsigned features;	/* IORING_FEAT_* of the ring */
 	bool quiet_send;	/* sends post a CQE only when short (probed) */
-	bool prompt;		/* io_loop_prompt() since the last wait */
+	bool prompt;		/* io_conn_prompt() since the last wait */
 	struct io_conn *qs_head, *qs_tail;	/* quiet sends, in SQ order */
 	unsigned long quiet_done, quiet_short;
 	struct io_uring_buf_ring *br;

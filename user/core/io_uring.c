@@ -367,47 +367,56 @@ static bool getenv_off(const char *name)
  */
 static bool ring_probe_quiet(struct io_loop *loop)
 {
+	/* Never freed: if the kernel parked the big send after all, it may
+	 * still read it after the probe has given up. */
 	enum { BIG = 1 << 20 };
+	static const uint8_t big[BIG];
+	struct io_uring ring;
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
 	int sv[2], sndbuf = 4096;
-	uint8_t *big = NULL, tmp[4096];
+	uint8_t tmp[4096];
 	ssize_t k, k2, got = 0;
 	bool ok = false;
 
 	if (!(loop->features & IORING_FEAT_CQE_SKIP) || getenv_off("TOLLGATE_IO_QUIET_SEND"))
 		return false;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+	/* A ring of its own: whatever a failed probe leaves behind goes
+	 * with it, never to the loop's ring. */
+	if (io_uring_queue_init(4, &ring, 0))
 		return false;
-	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) ||
-	    !(big = calloc(1, BIG)))
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
+		io_uring_queue_exit(&ring);
+		return false;
+	}
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)))
 		goto out;
 	/* 1: in full, no CQE; the bytes are there. */
-	sqe = io_uring_get_sqe(&loop->ring);
+	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_send(sqe, sv[0], "probe", 5, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, 1);
-	if (io_uring_submit(&loop->ring) != 1 || io_uring_cq_ready(&loop->ring) ||
+	if (io_uring_submit(&ring) != 1 || io_uring_cq_ready(&ring) ||
 	    recv(sv[1], tmp, sizeof(tmp), MSG_DONTWAIT) != 5)
 		goto out;
 	/* 2: too big for the socket: a CQE at once, with what went. */
-	sqe = io_uring_get_sqe(&loop->ring);
+	sqe = io_uring_get_sqe(&ring);
 	io_uring_prep_send(sqe, sv[0], big, BIG, MSG_NOSIGNAL | MSG_DONTWAIT | MSG_WAITALL);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	io_uring_sqe_set_data64(sqe, 2);
-	if (io_uring_submit(&loop->ring) != 1 || io_uring_peek_cqe(&loop->ring, &cqe))
+	if (io_uring_submit(&ring) != 1 || io_uring_peek_cqe(&ring, &cqe))
 		goto out;
 	k = cqe->user_data == 2 ? cqe->res : INT32_MIN;
-	io_uring_cqe_seen(&loop->ring, cqe);
+	io_uring_cqe_seen(&ring, cqe);
 	if (k != -EAGAIN && (k <= 0 || k >= BIG))
 		goto out;
 	while ((k2 = recv(sv[1], tmp, sizeof(tmp), MSG_DONTWAIT)) > 0)
 		got += k2;
-	ok = got == (k > 0 ? k : 0) && !io_uring_cq_ready(&loop->ring);
+	ok = got == (k > 0 ? k : 0) && !io_uring_cq_ready(&ring);
 out:
-	free(big);
 	close(sv[0]);
 	close(sv[1]);
+	io_uring_queue_exit(&ring);
 	return ok;
 }
 
@@ -557,7 +566,8 @@ static void qs_unlink(struct io_conn *c)
 static int ur_arm_send(struct io_conn *c, bool may_quiet)
 {
 	struct io_uring_sqe *sqe;
-	bool quiet = may_quiet && c->loop->quiet_send && !c->send_deadline_ns;
+	bool quiet = may_quiet && c->loop->quiet_send && !c->no_quiet &&
+		     !c->send_deadline_ns;
 
 	/* Two SQEs must be adjacent for IOSQE_IO_LINK: make room first. */
 	if (io_uring_sq_space_left(&c->loop->ring) < 2)
@@ -624,7 +634,8 @@ static void ur_close(struct io_conn *c)
 	/* A linked timeout goes with the request it guards. */
 	ur_cancel(c, IO_F_ACCEPT, UD_ACCEPT);
 	ur_cancel(c, IO_F_RECV, UD_RECV);
-	ur_cancel(c, IO_F_SEND, c->qsend ? UD_QSEND : UD_SEND);
+	if (!c->qsend)	/* a quiet send is never parked: nothing to cancel */
+		ur_cancel(c, IO_F_SEND, UD_SEND);
 	ur_cancel(c, IO_F_CONNECT, UD_CONNECT);
 	ur_cancel(c, IO_F_TIMER, UD_TIMER);
 	ur_cancel(c, IO_F_POLLIN, UD_POLLIN);
@@ -718,6 +729,12 @@ static void ur_on_send(struct io_conn *c, int res)
 		/* Nothing went: wait for room. */
 		if (res == -EAGAIN)
 			res = 0;
+		/* The socket takes no MSG_WAITALL (kTLS): the check comes
+		 * before any byte goes, so send it all the ordinary way. */
+		if (res == -EOPNOTSUPP || res == -EINVAL) {
+			c->no_quiet = true;
+			res = 0;
+		}
 	}
 	if (c->closing)
 		return;
@@ -1091,9 +1108,10 @@ unsigned long io_loop_stale(const struct io_loop *loop)
 	return loop->stale;
 }
 
-void io_loop_prompt(struct io_loop *loop)
+void io_conn_prompt(struct io_conn *c)
 {
-	loop->prompt = true;
+	if (c && c->qsend)
+		c->loop->prompt = true;
 }
 
 int io_loop_quiet_send(const struct io_loop *loop)

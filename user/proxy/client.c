@@ -213,7 +213,7 @@ static void client_close(struct client *c)
 static void client_close_when_sent(struct client *c)
 {
 	if (c->e.busy)
-		io_loop_prompt(c->w->loop);	/* the close waits on it */
+		io_conn_prompt(c->e.io);	/* the close waits on it */
 	if (pend_pending(&c->e) || c->e.busy)
 		return;
 	if (c->eof || c->shut) {
@@ -1385,7 +1385,7 @@ static void client_abort_after_flush(struct client *c)
 	c->keep_alive = false;
 	c->abort_pending = true;
 	if (c->e.busy)
-		io_loop_prompt(c->w->loop);	/* the close waits on it */
+		io_conn_prompt(c->e.io);	/* the close waits on it */
 	if (!pend_pending(&c->e) && !c->e.busy)
 		client_close(c);
 }
@@ -1803,10 +1803,13 @@ void clients_drain_all(struct worker *w, bool force)
 
 	for (c = w->clients; c; c = next) {
 		next = c->next;
-		if (force || (c->state == C_HEAD && !c->in.len && !pend_pending(&c->e)))
+		if (force || (c->state == C_HEAD && !c->in.len && !pend_pending(&c->e))) {
 			client_close(c);
-		else
+		} else {
 			c->close_after = true;
+			if (c->e.busy)
+				io_conn_prompt(c->e.io);	/* the close waits on it */
+		}
 	}
 }
 

@@ -181,10 +181,11 @@ int pend_write(struct worker *w, struct pend *e, const void *data, size_t n)
 {
 	if (!n)
 		return 0;
+	(void)w;
 	/* Queued behind a send in flight, which may be a lazy one: its
 	 * completion is what lets these bytes go. */
 	if (e->busy)
-		io_loop_prompt(w->loop);
+		io_conn_prompt(e->io);
 	if (!e->tls || e->sock)
 		return buf_append(&e->out, data, n, PEND_OUT_MAX);
 	if (!e->hs_done)
@@ -225,7 +226,8 @@ static int pend_flush_now(struct pend *e)
 	e->out = t;
 	e->out.len = 0;
 	e->busy = true;
-	err = !e->prompt || e->prompt(e) ?
+	/* kTLS refuses the flags of a quiet send (MSG_WAITALL). */
+	err = !e->prompt || e->tx_k || e->prompt(e) ?
 		io_send(e->io, e->sending.p, e->sending.len, 0) :
 		io_send_lazy(e->io, e->sending.p, e->sending.len);
 	if (err) {
