@@ -13,7 +13,9 @@
 # - malformed upstream responses (CL+TE, duplicate CL, bad status line,
 #   bad chunk size, obs-fold, NUL): 502, never relayed;
 # - a connection that ends after its answer (Connection: close, a 400)
-#   gets its FIN right after the answer, not at the worker's next tick.
+#   gets its FIN right after the answer, not at the worker's next tick;
+# - /metrics: tollgate_io_quiet_sends agrees with the start-up line, and
+#   the requests went out through quiet sends when they are on.
 #
 # PROXY_UNDER_TEST=nginx runs it against nginx (the metric checks and
 # tollgated-only statuses are skipped). Prints "N passed, N failed,
@@ -263,5 +265,19 @@ EOF
 rc=$?
 pl_verdicts "$PL_TMP/driver.out"
 [ "$rc" -eq 0 ] || fail "driver exited $rc"
+if pl_is_tollgated; then
+	# Quiet sends: the gauge says what the start-up line says, and with
+	# them on, the requests above went out through them.
+	metrics=$(curl -s --max-time 5 "http://127.0.0.1:$PROXY_PORT/metrics")
+	gauge=$(awk '/^tollgate_io_quiet_sends / {print $2}' <<<"$metrics")
+	full=$(awk '/^tollgate_io_quiet_sends_total\{result="full"\}/ {print $2}' <<<"$metrics")
+	want=0
+	grep -q 'io_uring (quiet sends)' "$PROXY_LOG" && want=1
+	check "tollgate_io_quiet_sends ${gauge:-none} matches the start-up line ($want)" \
+		[ "${gauge:-x}" = "$want" ]
+	if [ "$want" = 1 ]; then
+		check "quiet sends counted (${full:-none} sent in full)" [ "${full:-0}" -gt 10 ]
+	fi
+fi
 check "proxy still running" kill -0 "$PROXY_PID"
 pl_finish

@@ -128,6 +128,21 @@ int builtin_metrics(struct worker *w, struct buf *body)
 		metrics_sample(f, "tollgate_tls_ktls_connections_total", &d, 1,
 			       sum(px, PS_KTLS_RX));
 	}
+	metrics_family(f, "tollgate_io_quiet_sends", METRICS_GAUGE,
+		       "1 when sends are quiet (io_uring posts no completion for a send "
+		       "that goes out in full); 0 when every send is ordinary.");
+	metrics_sample(f, "tollgate_io_quiet_sends", NULL, 0,
+		       px->backend == IO_BACKEND_URING && px->quiet_send);
+	metrics_family(f, "tollgate_io_quiet_sends_total", METRICS_COUNTER,
+		       "Quiet sends: sent in full with no completion (full), or reported "
+		       "by one (cqe: short, refused or failed; the rest went as an ordinary send).");
+	{
+		struct metrics_label r = { "result", "full" };
+
+		metrics_sample(f, "tollgate_io_quiet_sends_total", &r, 1, sum(px, PS_IO_QUIET_FULL));
+		r.value = "cqe";
+		metrics_sample(f, "tollgate_io_quiet_sends_total", &r, 1, sum(px, PS_IO_QUIET_CQE));
+	}
 	counter(f, "tollgate_access_log_dropped_total",
 		"Access log chunks dropped because the writer fell behind.",
 		access_log_dropped(px->alog) + sum(px, PS_ACCESS_DROPPED));

@@ -117,6 +117,10 @@ enum pstat {
 	PS_CLIENT_ABORTS,
 	PS_ACCESS_DROPPED,
 	PS_LLM_FALLBACKS,
+	/* Copied from the worker's loop after each wait, not counted here:
+	 * quiet sends that went in full, and that came back with a CQE. */
+	PS_IO_QUIET_FULL,
+	PS_IO_QUIET_CQE,
 	PS_COUNT,
 };
 

@@ -628,6 +628,10 @@ static void *worker_main(void *arg)
 		int i;
 
 		w->now_ms = proxy_now_ms();
+		atomic_store_explicit(&w->st->v[PS_IO_QUIET_FULL], io_loop_quiet_done(w->loop),
+				      memory_order_relaxed);
+		atomic_store_explicit(&w->st->v[PS_IO_QUIET_CQE], io_loop_quiet_short(w->loop),
+				      memory_order_relaxed);
 		if (n < 0 && n != -EINTR) {
 			log_error("worker %u: io_wait: %s", w->id, strerror(-n));
 			break;
