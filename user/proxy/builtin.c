@@ -132,7 +132,7 @@ int builtin_metrics(struct worker *w, struct buf *body)
 		       "1 when sends are quiet (io_uring posts no completion for a send "
 		       "that goes out in full); 0 when every send is ordinary.");
 	metrics_sample(f, "tollgate_io_quiet_sends", NULL, 0,
-		       px->backend == IO_BACKEND_URING && px->quiet_send);
+		       px->quiet_send);
 	metrics_family(f, "tollgate_io_quiet_sends_total", METRICS_COUNTER,
 		       "Quiet sends: sent in full with no completion (full), or reported "
 		       "by one (cqe: short, refused or failed; the rest went as an ordinary send).");

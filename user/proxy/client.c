@@ -212,8 +212,7 @@ static void client_close(struct client *c)
  * client reads it before our close can turn into a reset. */
 static void client_close_when_sent(struct client *c)
 {
-	if (c->e.busy)
-		io_conn_prompt(c->e.io);	/* the close waits on it */
+	io_conn_prompt(c->e.io);	/* the close waits on a send in flight */
 	if (pend_pending(&c->e) || c->e.busy)
 		return;
 	if (c->eof || c->shut) {
@@ -291,6 +290,13 @@ static int head_str(struct buf *h, const char *s)
 static int head_u64(struct buf *h, uint64_t v)
 {
 	return buf_append_u64(h, v, SIZE_MAX);
+}
+
+static int head_te_chunked(struct buf *h)
+{
+	static const char te[] = "Transfer-Encoding: chunked\r\n";
+
+	return head_put(h, te, sizeof(te) - 1);
 }
 
 static int head_content_length(struct buf *h, uint64_t v)
@@ -793,7 +799,7 @@ static int build_up_head(struct client *c)
 	if (!err && m->body == HTTP1_BODY_LENGTH) {
 		err = head_content_length(h, m->content_length);
 	} else if (!err && m->body == HTTP1_BODY_CHUNKED) {
-		err = head_put(h, "Transfer-Encoding: chunked\r\n", 28);
+		err = head_te_chunked(h);
 	}
 	if (!err)
 		err = head_put(h, "\r\n", 2);
@@ -1384,8 +1390,7 @@ static void client_abort_after_flush(struct client *c)
 {
 	c->keep_alive = false;
 	c->abort_pending = true;
-	if (c->e.busy)
-		io_conn_prompt(c->e.io);	/* the close waits on it */
+	io_conn_prompt(c->e.io);	/* the close waits on a send in flight */
 	if (!pend_pending(&c->e) && !c->e.busy)
 		client_close(c);
 }
@@ -1480,7 +1485,7 @@ static void client_llm_head(struct client *c, const struct http1_message *m)
 	if (!err && c->llm_mode == LLM_RESP_STREAM) {
 		if (c->hp.msg.version_minor >= 1) {
 			c->chunked_out = true;
-			err = head_put(h, "Transfer-Encoding: chunked\r\n", 28);
+			err = head_te_chunked(h);
 		} else {
 			c->keep_alive = false;
 			c->close_after = true;
@@ -1544,7 +1549,7 @@ void client_resp_head(struct client *c, const struct http1_message *m)
 	default:
 		if (c->hp.msg.version_minor >= 1) {
 			c->chunked_out = true;
-			err = head_put(h, "Transfer-Encoding: chunked\r\n", 28);
+			err = head_te_chunked(h);
 		} else {
 			/* An HTTP/1.0 client: the end of the body is our close. */
 			c->keep_alive = false;
@@ -1807,8 +1812,7 @@ void clients_drain_all(struct worker *w, bool force)
 			client_close(c);
 		} else {
 			c->close_after = true;
-			if (c->e.busy)
-				io_conn_prompt(c->e.io);	/* the close waits on it */
+			io_conn_prompt(c->e.io);	/* the close waits on a send in flight */
 		}
 	}
 }

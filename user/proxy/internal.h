@@ -262,7 +262,7 @@ struct proxy {
 	_Atomic uint64_t drain_deadline_ms;
 	_Atomic int64_t conns_total;
 	enum io_backend backend;
-	bool quiet_send;		/* io_uring sends post a CQE only when short */
+	bool quiet_send;		/* io_loop_quiet_send(): io_uring only */
 	struct pstats *stats;		/* n_workers of them */
 	struct access_log *alog;
 	uint64_t started_ms;

@@ -416,7 +416,6 @@ bool uconn_recv_paused(const struct uconn *u)
 	return u->e.paused;
 }
 
-
 /* ---- the response ---------------------------------------------------------------------- */
 
 static void uconn_done(struct uconn *u)

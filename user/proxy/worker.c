@@ -179,9 +179,9 @@ static int pend_tls_write(struct pend *e, const char *p, size_t n)
 
 int pend_write(struct worker *w, struct pend *e, const void *data, size_t n)
 {
+	(void)w;
 	if (!n)
 		return 0;
-	(void)w;
 	/* Queued behind a send in flight, which may be a lazy one: its
 	 * completion is what lets these bytes go. */
 	if (e->busy)
@@ -947,7 +947,7 @@ unsigned proxy_workers(const struct proxy *px)
 
 const char *proxy_backend(const struct proxy *px)
 {
-	if (px->backend == IO_BACKEND_URING && px->quiet_send)
+	if (px->quiet_send)
 		return "io_uring (quiet sends)";
 	return io_backend_name(px->backend);
 }
