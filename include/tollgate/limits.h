@@ -265,7 +265,7 @@
 #define TG_AUDIT_FULL_WAIT_MS		100
 /* How long lines wait in a chunk that is not full before the writer
  * takes them: one wake-up per interval under load, not one per line. */
-#define TG_AUDIT_COALESCE_MS		10
+#define TG_AUDIT_COALESCE_MS		25
 /* fsync: batch syncs at most this often. */
 #define TG_AUDIT_FSYNC_MS		100
 /* Bytes read from the end of an existing log to continue its chain. */

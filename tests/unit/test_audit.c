@@ -634,8 +634,40 @@ static void test_audit_two_threads_make_one_chain(void **state)
 	assert_int_equal(seen[1], 10000);
 }
 
+/* The chain's hash is SHA-256 (core/sha256.h), checked against FIPS
+ * 180-2's examples and a long input (many blocks, a partial last one),
+ * not against itself: tollctl audit verify and any other tool must agree. */
+static void test_audit_hash_is_sha256(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} kat[] = {
+		{ "", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" },
+		{ "abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" },
+		{ "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+		  "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1" },
+	};
+	char hex[AUDIT_HASH_HEX_LEN + 1];
+	char *big = malloc(1000001);
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(kat) / sizeof(kat[0]); i++) {
+		assert_int_equal(audit_hash_hex(kat[i].in, strlen(kat[i].in), hex), 0);
+		assert_string_equal(hex, kat[i].hex);
+	}
+	/* FIPS 180-2: one million "a". */
+	assert_non_null(big);
+	memset(big, 'a', 1000000);
+	assert_int_equal(audit_hash_hex(big, 1000000, hex), 0);
+	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+	free(big);
+}
+
 /* No flush, no close: the writer takes a lone line on its own, within
- * the coalescing delay (10 ms; 2 s allowed for a loaded machine). */
+ * the coalescing delay (TG_AUDIT_COALESCE_MS; 2 s allowed for a loaded
+ * machine). */
 static void test_audit_lines_reach_the_file_without_a_flush(void **state)
 {
 	struct tdir *t = *state;
@@ -822,6 +854,7 @@ int main(int argc, char **argv)
 						tdir_setup, tdir_teardown),
 		cmocka_unit_test_setup_teardown(test_audit_two_threads_make_one_chain,
 						tdir_setup, tdir_teardown),
+		cmocka_unit_test(test_audit_hash_is_sha256),
 		cmocka_unit_test_setup_teardown(test_audit_lines_reach_the_file_without_a_flush,
 						tdir_setup, tdir_teardown),
 		cmocka_unit_test_setup_teardown(test_audit_full_queue_waits_then_counts_the_loss,

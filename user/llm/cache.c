@@ -23,8 +23,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
+#include "core/sha256.h"
 #include "llm/cache.h"
 
 struct cache_entry {
@@ -474,56 +473,41 @@ void llm_cache_stats(struct llm_cache *c, struct llm_cache_stats *out)
 
 /* ---- key ------------------------------------------------------------------ */
 
-static pthread_once_t key_md_once = PTHREAD_ONCE_INIT;
-static EVP_MD *key_md;
-
-static void key_md_init(void)
-{
-	/* Fetched once: EVP_sha256() would look the provider up on every
-	 * init. Held until exit. */
-	key_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
-static int key_field(EVP_MD_CTX *md, const void *p, size_t n)
+static int key_field(struct tg_sha256 *md, const void *p, size_t n)
 {
 	uint8_t len[8];
 	uint64_t v = n;
 
 	for (int i = 0; i < 8; i++)
 		len[i] = (uint8_t)(v >> (8 * i));
-	if (!EVP_DigestUpdate(md, len, sizeof(len)))
+	if (tg_sha256_update(md, len, sizeof(len)))
 		return -ENOMEM;
-	if (n && !EVP_DigestUpdate(md, p, n))
+	if (n && tg_sha256_update(md, p, n))
 		return -ENOMEM;
 	return 0;
 }
 
+/* SHA-256 over length-prefixed fields (core/sha256.h: no EVP context
+ * set up per request). */
 int llm_cache_key(uint8_t out[LLM_CACHE_KEY_LEN], const char *tenant,
 		  const char *endpoint, const char *model, const void *body,
 		  size_t len)
 {
 	const char *s[3] = { tenant ? tenant : "", endpoint ? endpoint : "",
 			     model ? model : "" };
-	EVP_MD_CTX *md;
-	int err = -ENOMEM;
+	struct tg_sha256 md;
+	int err = 0;
 
 	if (!out || (len && !body))
 		return -EINVAL;
-	if (pthread_once(&key_md_once, key_md_init) || !key_md)
+	if (tg_sha256_init(&md))
 		return -ENOMEM;
-	md = EVP_MD_CTX_new();
-	if (!md)
-		return -ENOMEM;
-	if (!EVP_DigestInit_ex(md, key_md, NULL))
-		goto out_free_md;
-	for (int i = 0; i < 3; i++)
-		if (key_field(md, s[i], strlen(s[i])))
-			goto out_free_md;
-	if (key_field(md, body, len) || !EVP_DigestFinal_ex(md, out, NULL))
-		goto out_free_md;
-	err = 0;
-
-out_free_md:
-	EVP_MD_CTX_free(md);
+	for (int i = 0; i < 3 && !err; i++)
+		err = key_field(&md, s[i], strlen(s[i]));
+	if (!err)
+		err = key_field(&md, body, len);
+	/* Final either way: it frees what EVP (where it serves) holds. */
+	if (tg_sha256_final(&md, out) && !err)
+		err = -ENOMEM;
 	return err;
 }

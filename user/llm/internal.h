@@ -43,7 +43,6 @@ struct llm_ctx {
 	struct llm_pstate *pstate;	/* per policy provider */
 	struct llm_cache *cache;	/* NULL: cache.enabled is off */
 	struct jwt_keys *jwt;		/* NULL: no jwt section */
-	void *sha256;			/* EVP_MD, fetched once, for key lookups */
 };
 
 enum llm_cache_state {

@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <inttypes.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "core/clock.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "guard/guard.h"
 #include "obs/audit.h"
 #include "obs/genai.h"
@@ -138,9 +138,6 @@ struct llm_ctx *llm_ctx_new(const struct policy *p, char *err, size_t errlen)
 			e->k = &p->tenants[i].keys[j];
 		}
 	qsort(ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
-	ctx->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (!ctx->sha256)
-		goto out_nomem;
 	ctx->pstate = calloc(p->n_providers ? p->n_providers : 1, sizeof(*ctx->pstate));
 	if (!ctx->pstate)
 		goto out_nomem;
@@ -206,7 +203,6 @@ void llm_ctx_free(struct llm_ctx *ctx)
 	llm_govern_fini(ctx);
 	llm_cache_free(ctx->cache);
 	jwt_keys_free(ctx->jwt);
-	EVP_MD_free((EVP_MD *)ctx->sha256);
 	free(ctx->pstate);
 	free(ctx->keys);
 	free(ctx);
@@ -269,7 +265,6 @@ static void auth_failed(struct llm_call *c, const struct sockaddr *sa)
 #define LLM_SPARE_CALLS	32
 
 struct llm_tls {
-	EVP_MD_CTX *md;
 	struct llm_call *spare[LLM_SPARE_CALLS];
 	unsigned int n_spare;
 };
@@ -282,7 +277,6 @@ static void llm_tls_free(void *p)
 {
 	struct llm_tls *t = p;
 
-	EVP_MD_CTX_free(t->md);
 	while (t->n_spare)
 		free(t->spare[--t->n_spare]);
 	free(t);
@@ -312,32 +306,15 @@ static struct llm_tls *llm_tls(void)
 	return t;
 }
 
-static EVP_MD_CTX *key_md_ctx(void)
-{
-	struct llm_tls *t = llm_tls();
-
-	if (t && !t->md)
-		t->md = EVP_MD_CTX_new();
-	return t ? t->md : NULL;
-}
-
 /* Looks the key up by its SHA-256. The search order depends only on the
  * hash, which says nothing usable about the key; the final comparison is
- * constant-time. */
+ * constant-time. (core/sha256.h: no EVP context to set up per request.) */
 static const struct llm_keyent *key_lookup(const struct llm_ctx *ctx, struct http1_span key)
 {
 	struct llm_keyent probe;
 	const struct llm_keyent *e;
 
-	/* The digest fetched once per policy (SHA256() fetches it by name
-	 * on every call, which costs more than hashing a key) and a context
-	 * per thread, made once (EVP_Digest makes and frees one a call). */
-	EVP_MD_CTX *md = key_md_ctx();
-
-	if (!ctx->sha256 || !md ||
-	    !EVP_DigestInit_ex(md, (const EVP_MD *)ctx->sha256, NULL) ||
-	    !EVP_DigestUpdate(md, key.p, key.len) ||
-	    !EVP_DigestFinal_ex(md, probe.h, NULL))
+	if (tg_sha256(key.p, key.len, probe.h))
 		return NULL;
 	e = bsearch(&probe, ctx->keys, ctx->n_keys, sizeof(*ctx->keys), keyent_cmp);
 	if (e && CRYPTO_memcmp(e->h, probe.h, 32) == 0)

@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 #include "core/jsonw.h"
 #include "core/log.h"
+#include "core/sha256.h"
 #include "obs/audit.h"
 #include "policy/policy.h"
 #include "tollgate/limits.h"
@@ -55,8 +55,6 @@ struct audit_log {
 	bool thread_started;
 
 	/* Under lock: the chain. */
-	EVP_MD_CTX *md_ctx;
-	EVP_MD *md;
 	uint64_t seq;
 	char prev[AUDIT_HASH_HEX_LEN + 1];
 	char *prev_file_frag;	/* ,"prev_file":"..." for the next line */
@@ -103,30 +101,15 @@ static void hex_encode(const unsigned char *md, unsigned int n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* The chain's hash, under al->lock for each line (core/sha256.h: no EVP
+ * context set up per line), and tollctl audit verify's. */
 int audit_hash_hex(const void *buf, size_t len, char *out)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
+	uint8_t md[TG_SHA256_LEN];
 
-	if (!EVP_Digest(buf, len, md, &n, EVP_sha256(), NULL) || n != 32)
+	if (tg_sha256(buf, len, md))
 		return -EIO;
-	hex_encode(md, n, out);
-	return 0;
-}
-
-/* Under al->lock: the context and the fetched algorithm are reused, so a
- * line costs no algorithm lookup. (OpenSSL 3.0 still allocates and frees
- * the provider's context on each init.) */
-static int chain_hash(struct audit_log *al, const char *buf, size_t len, char *out)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-
-	if (!EVP_DigestInit_ex(al->md_ctx, al->md, NULL) ||
-	    !EVP_DigestUpdate(al->md_ctx, buf, len) ||
-	    !EVP_DigestFinal_ex(al->md_ctx, md, &n) || n != 32)
-		return -EIO;
-	hex_encode(md, n, out);
+	hex_encode(md, TG_SHA256_LEN, out);
 	return 0;
 }
 
@@ -745,7 +728,7 @@ int audit_write(struct audit_log *al, const struct audit_record *r)
 		n = (int)(put_u64(put_lit(p + n, ",\"lost\":"), al->lost_pending) - p);
 	memcpy(p + n, body, blen);
 	n += (int)blen;
-	if (chain_hash(al, p, (size_t)n, al->prev)) {
+	if (audit_hash_hex(p, (size_t)n, al->prev)) {
 		/* The chain is unchanged: this line never happened. */
 		err = -EIO;
 		goto out_lost;
@@ -1061,9 +1044,7 @@ struct audit_log *audit_log_open(const struct policy_audit *cfg)
 
 	al->path = strdup(cfg->path);
 	al->wpath = strdup(cfg->path);
-	al->md_ctx = EVP_MD_CTX_new();
-	al->md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (!al->path || !al->wpath || !al->md_ctx || !al->md) {
+	if (!al->path || !al->wpath) {
 		err = ENOMEM;
 		goto out_free;
 	}
@@ -1174,8 +1155,6 @@ void audit_log_close(struct audit_log *al)
 	}
 	if (al->fd >= 0)
 		close(al->fd);
-	EVP_MD_free(al->md);
-	EVP_MD_CTX_free(al->md_ctx);
 	free(al->prev_file_frag);
 	free(al->path);
 	free(al->wpath);

@@ -16,7 +16,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "core/sha256.h"
 #include "policy/policy.h"
 #include "policy/scalar.h"
 #include "policy/schema.h"
@@ -1816,10 +1816,9 @@ int policy_resolve_secrets(struct policy *p, struct policy_diags *diags)
 void policy_key_hash(const char *key, size_t len, char out[72])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[32];
-	unsigned int mdlen = 0;
+	unsigned char md[TG_SHA256_LEN];
 
-	if (!EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL)) {
+	if (tg_sha256(key, len, md)) {
 		/* Never a hash of nothing: an impossible value that matches no key. */
 		snprintf(out, 72, "sha256:digest-unavailable");
 		return;
@@ -1837,11 +1836,10 @@ void policy_key_hash(const char *key, size_t len, char out[72])
  * safely; what matters is comparing without leaking timing. */
 bool policy_key_matches(const struct policy_key *k, const char *key, size_t len)
 {
-	unsigned char md[32];
-	unsigned int mdlen = 0;
+	unsigned char md[TG_SHA256_LEN];
 	bool ok;
 
-	if (!EVP_Digest(key, len, md, &mdlen, EVP_sha256(), NULL))
+	if (tg_sha256(key, len, md))
 		return false;
 	ok = CRYPTO_memcmp(md, k->sha256, sizeof(md)) == 0;
 	OPENSSL_cleanse(md, sizeof(md));
