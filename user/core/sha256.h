@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * SHA-256 on the request path: the API key of every request (llm.c) and
- * the audit chain, one hash per line (obs/audit.c).
+ * SHA-256 on the request path: the API key of every request (llm.c,
+ * policy/load.c), the audit chain, one hash per line (obs/audit.c), and
+ * the response cache's key (llm/cache.c).
  *
  * These are OpenSSL's SHA256_* functions, not EVP. OpenSSL 3.0 (Debian
  * 12's) allocates, and on final cleanses and frees, the provider's context
