@@ -17,6 +17,7 @@
 
 #include <tollgate/abi.h>
 
+#include "obs/genai.h"
 #include "obs/metrics.h"
 
 struct capture {
@@ -187,6 +188,74 @@ static void test_metrics_kern_every_sample_follows_help_and_type(void **state)
 	capture_free(&c);
 }
 
+/* Lines of `text` that start with `prefix`. */
+static unsigned count_lines(const char *text, const char *prefix)
+{
+	unsigned n = 0;
+	size_t pl = strlen(prefix);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, prefix, pl))
+			n++;
+	return n;
+}
+
+/*
+ * LLM call series: one per (operation, tenant, model, provider), names of
+ * the longest length a policy allows (64) included, counted as often as
+ * they were recorded, and calls of other names after a long run of one
+ * keep their own series (a 64-character name once took a new slot per
+ * call, so 512 calls filled the table and later names went to "other").
+ */
+static void test_metrics_genai_series_by_name(void **state)
+{
+	char tenant[65], model[65], provider[65], want[512];
+	struct genai *g = genai_new();
+	struct genai_call c = { .operation = "chat", .status = 200, .duration_us = 1000 };
+	struct capture cap;
+	const char *text;
+	int i;
+
+	(void)state;
+	assert_non_null(g);
+	memset(tenant, 't', 64);
+	memset(model, 'm', 64);
+	memset(provider, 'p', 64);
+	tenant[64] = model[64] = provider[64] = '\0';
+	c.tenant = tenant;
+	c.model = model;
+	c.provider = provider;
+	for (i = 0; i < 1000; i++)
+		genai_record(g, &c);
+	c.tenant = "acme";
+	c.model = "gpt-4o-mini";
+	c.provider = "openai";
+	for (i = 0; i < 3; i++)
+		genai_record(g, &c);
+	c.status = 429;
+	genai_record(g, &c);
+
+	capture_open(&cap);
+	genai_write(cap.f, &g, 1);
+	text = capture_text(&cap);
+	snprintf(want, sizeof(want),
+		 "tollgate_llm_requests_total{gen_ai_operation_name=\"chat\",tenant=\"%s\","
+		 "gen_ai_request_model=\"%s\",gen_ai_system=\"%s\",code=\"2xx\"} 1000\n",
+		 tenant, model, provider);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "tollgate_llm_requests_total{gen_ai_operation_name=\"chat\","
+				     "tenant=\"acme\",gen_ai_request_model=\"gpt-4o-mini\","
+				     "gen_ai_system=\"openai\",code=\"2xx\"} 3\n"));
+	assert_non_null(strstr(text, "tollgate_llm_requests_total{gen_ai_operation_name=\"chat\","
+				     "tenant=\"acme\",gen_ai_request_model=\"gpt-4o-mini\","
+				     "gen_ai_system=\"openai\",code=\"4xx\"} 1\n"));
+	/* Two series, three samples (two status classes of one), no "other". */
+	assert_int_equal(count_lines(text, "tollgate_llm_requests_total{"), 3);
+	assert_null(strstr(text, "\"other\""));
+	capture_free(&cap);
+	genai_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +264,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_help_escapes_backslash_and_newline_only),
 		cmocka_unit_test(test_metrics_kern_families_and_labels),
 		cmocka_unit_test(test_metrics_kern_every_sample_follows_help_and_type),
+		cmocka_unit_test(test_metrics_genai_series_by_name),
 	};
 
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);

@@ -28,7 +28,8 @@ struct hist {
 	_Atomic uint64_t count;
 };
 
-#define NAME_LEN	64
+/* A policy name and its NUL: labels are never cut. */
+#define NAME_LEN	(TG_NAME_MAX + 1)
 enum { CODE_2XX = 0, CODE_4XX, CODE_5XX, CODE_OTHER, CODE_N };
 
 struct series {
@@ -54,6 +55,7 @@ struct genai {
 	_Atomic uint64_t verdict[4];			/* pass, log, redact, block */
 	struct ntab refusals;
 	struct ntab routes;
+	struct series *last;	/* the owning worker's last series */
 };
 
 /* A table has one writer (genai.h), so a load and a store do: readers
@@ -80,9 +82,10 @@ void genai_free(struct genai *g)
 	free(g);
 }
 
-static uint64_t fnv(uint64_t h, const char *s)
+/* Over what a series keeps of the name: its first cap - 1 bytes. */
+static uint64_t fnv(uint64_t h, const char *s, size_t cap)
 {
-	for (; s && *s; s++)
+	for (; s && *s && --cap; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
 	return (h ^ 0xff) * 0x100000001b3ull;
 }
@@ -92,20 +95,35 @@ static void copy(char *dst, size_t cap, const char *s)
 	snprintf(dst, cap, "%s", s ? s : "");
 }
 
+/* A stored name (cut to cap - 1 bytes) is the call's when the call's name
+ * starts with it and is no longer. Policy names fit (NAME_LEN), but should
+ * a longer one come, it matches its cut form and keeps one series: compared
+ * whole, it never matched and took a new slot on every call until the
+ * table was full. */
+static bool name_is(const char *stored, const char *name, size_t cap)
+{
+	return !strncmp(stored, name ? name : "", cap - 1);
+}
+
 static bool same(const struct series *s, const struct genai_call *c)
 {
-	return !strcmp(s->op, c->operation ? c->operation : "") &&
-	       !strcmp(s->tenant, c->tenant ? c->tenant : "") &&
-	       !strcmp(s->model, c->model ? c->model : "") &&
-	       !strcmp(s->provider, c->provider ? c->provider : "");
+	return name_is(s->op, c->operation, sizeof(s->op)) &&
+	       name_is(s->tenant, c->tenant, NAME_LEN) &&
+	       name_is(s->model, c->model, NAME_LEN) &&
+	       name_is(s->provider, c->provider, NAME_LEN);
 }
 
 static struct series *series_of(struct genai *g, const struct genai_call *c)
 {
-	uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, c->operation), c->tenant), c->model),
-			 c->provider);
+	uint64_t h;
 	uint32_t i, k;
 
+	/* Calls come in runs of one series: checking the last one's names
+	 * is cheaper than hashing the four. */
+	if (g->last && same(g->last, c))
+		return g->last;
+	h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, c->operation, sizeof(g->s[0].op)),
+			    c->tenant, NAME_LEN), c->model, NAME_LEN), c->provider, NAME_LEN);
 	for (i = 0; i < TG_GENAI_SERIES_MAX; i++) {
 		struct series *s = &g->s[(h + i) % TG_GENAI_SERIES_MAX];
 
@@ -116,10 +134,10 @@ static struct series *series_of(struct genai *g, const struct genai_call *c)
 			copy(s->model, sizeof(s->model), c->model);
 			copy(s->provider, sizeof(s->provider), c->provider);
 			atomic_store_explicit(&s->used, true, memory_order_release);
-			return s;
+			return g->last = s;
 		}
 		if (s->hash == h && same(s, c))
-			return s;
+			return g->last = s;
 	}
 	k = TG_GENAI_SERIES_MAX;	/* full: the "other" series */
 	if (!atomic_load_explicit(&g->s[k].used, memory_order_acquire)) {
@@ -152,7 +170,7 @@ static void ntab_inc(struct ntab *t, const char *name)
 		if (!atomic_load_explicit(&t->used[i], memory_order_acquire)) {
 			snprintf(t->name[i], NAME_LEN, "%s", name);
 			atomic_store_explicit(&t->used[i], true, memory_order_release);
-		} else if (strcmp(t->name[i], name)) {
+		} else if (!name_is(t->name[i], name, NAME_LEN)) {
 			continue;
 		}
 		inc(&t->v[i], 1);
