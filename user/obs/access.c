@@ -109,6 +109,7 @@ struct access_log *access_log_open(const char *path)
 	err = pthread_create(&al->thread, NULL, writer_main, al);
 	if (err)
 		goto out_close;
+	pthread_setname_np(al->thread, "tg-access");	/* top -H, perf; best effort */
 	return al;
 
 out_close:

@@ -1068,6 +1068,7 @@ struct audit_log *audit_log_open(const struct policy_audit *cfg)
 	if (err)
 		goto out_free;
 	al->thread_started = true;
+	pthread_setname_np(al->thread, "tg-audit");	/* top -H, perf; best effort */
 	return al;
 
 out_free:

@@ -809,6 +809,13 @@ struct proxy *proxy_start(struct proxy_cfg *cfg, char *err, size_t errlen)
 			pthread_mutex_unlock(&px->lock);
 			break;
 		}
+		{
+			char name[16];
+
+			/* top -H, perf; best effort. */
+			snprintf(name, sizeof(name), "tg-worker-%u", i);
+			pthread_setname_np(w->thread, name);
+		}
 		px->n_workers++;
 	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
