@@ -16,6 +16,7 @@
 #   gets its FIN right after the answer, not at the worker's next tick;
 # - /metrics: tollgate_io_quiet_sends agrees with the start-up line, and
 #   the requests went out through quiet sends when they are on.
+# - the worker threads are named (tg-worker-N).
 #
 # PROXY_UNDER_TEST=nginx runs it against nginx (the metric checks and
 # tollgated-only statuses are skipped). Prints "N passed, N failed,
@@ -278,6 +279,9 @@ if pl_is_tollgated; then
 	if [ "$want" = 1 ]; then
 		check "quiet sends counted (${full:-none} sent in full)" [ "${full:-0}" -gt 10 ]
 	fi
+	# Threads carry names for top -H and perf.
+	names=$(cat /proc/"$PROXY_PID"/task/*/comm 2>/dev/null | sort | tr '\n' ' ')
+	check "threads named (${names})" grep -q "tg-worker-0" <<<"$names"
 fi
 check "proxy still running" kill -0 "$PROXY_PID"
 pl_finish
