@@ -22,7 +22,6 @@
 #include <stdint.h>
 
 #include <openssl/opensslconf.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 

@@ -168,7 +168,7 @@ static void ntab_inc(struct ntab *t, const char *name)
 
 	for (i = 0; i < ROUTES_MAX; i++) {
 		if (!atomic_load_explicit(&t->used[i], memory_order_acquire)) {
-			snprintf(t->name[i], NAME_LEN, "%s", name);
+			copy(t->name[i], NAME_LEN, name);
 			atomic_store_explicit(&t->used[i], true, memory_order_release);
 		} else if (!name_is(t->name[i], name, NAME_LEN)) {
 			continue;
